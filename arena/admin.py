@@ -1,0 +1,308 @@
+"""Django admin: the lead's whole console — contestants, question sets, answers, campaigns."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+
+from arena.forms import QuestionUploadForm
+from arena.models import (
+    Answer,
+    ApiToken,
+    Battle,
+    Campaign,
+    Contestant,
+    EvaluatorProfile,
+    Question,
+    QuestionSet,
+    RatingSnapshot,
+    Vote,
+)
+from arena.services.imports import QuestionImportError, question_set_import
+from arena.services.tokens import api_token_create
+
+User = get_user_model()
+
+
+@admin.register(Contestant)
+class ContestantAdmin(admin.ModelAdmin[Contestant]):
+    list_display = ["name", "slug", "backend", "model", "queue_display", "active"]
+    list_filter = ["backend", "active", "family"]
+    search_fields = ["name", "slug", "model", "family"]
+    prepopulated_fields = {"slug": ["name"]}
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "family", "aliases", "active"]}),
+        (_("Serving"), {"fields": ["backend", "model", "base_url", "api_key_env", "queue"]}),
+        (
+            _("GPU"),
+            {"fields": ["tensor_parallel_size", "gpu_memory_utilization", "max_model_len"]},
+        ),
+        (_("Prompting"), {"fields": ["system_prompt", "chat_template"]}),
+        (_("Sampling"), {"fields": ["temperature", "top_p", "max_tokens", "seed", "stop"]}),
+    ]
+
+    @admin.display(description=_("queue"))
+    def queue_display(self, obj: Contestant) -> str:
+        return obj.queue_name
+
+
+class QuestionInline(admin.TabularInline[Question, QuestionSet]):
+    model = Question
+    fields = ["external_id", "text", "category", "language"]
+    extra = 0
+    show_change_link = True
+    max_num = 0
+    can_delete = False
+    readonly_fields = ("external_id", "text", "category", "language")
+
+
+@admin.register(QuestionSet)
+class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
+    list_display = ["name", "kind", "question_count", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["created_by", "created_at"]
+    change_list_template = "admin/arena/questionset/change_list.html"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[QuestionSet]:
+        return super().get_queryset(request).annotate(n_questions=Count("questions"))
+
+    @admin.display(description=_("questions"), ordering="n_questions")
+    def question_count(self, obj: QuestionSet) -> int:
+        return int(getattr(obj, "n_questions", 0))
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="arena_questionset_upload",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        errors: list[str] = []
+        if request.method == "POST":
+            form = QuestionUploadForm(request.POST, request.FILES)
+            if form.is_valid():
+                upload = form.cleaned_data["file"]
+                try:
+                    result = question_set_import(
+                        data=upload.read(),
+                        filename=upload.name or "",
+                        set_name=form.cleaned_data["set_name"],
+                        mode=form.cleaned_data["mode"],
+                        user=request.user if isinstance(request.user, User) else None,
+                    )
+                except QuestionImportError as exc:
+                    errors = [str(e) for e in exc.errors]
+                else:
+                    self.message_user(
+                        request,
+                        _("Imported into %(set)s: %(c)d new, %(u)d updated, %(n)d unchanged.")
+                        % {
+                            "set": result.question_set.name,
+                            "c": result.created,
+                            "u": result.updated,
+                            "n": result.unchanged,
+                        },
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(
+                        reverse("admin:arena_questionset_change", args=[result.question_set.pk])
+                    )
+        else:
+            form = QuestionUploadForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "errors": errors,
+            "title": _("Upload questions"),
+        }
+        status = 400 if errors else 200
+        return render(request, "admin/arena/questionset/upload.html", context, status=status)
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin[Question]):
+    list_display = ["external_id", "question_set", "short_text", "category", "language"]
+    list_filter = ["question_set", "category", "language"]
+    search_fields = ["external_id", "text"]
+    list_select_related = ["question_set"]
+
+    @admin.display(description=_("prompt"))
+    def short_text(self, obj: Question) -> str:
+        return obj.text[:80] + ("…" if len(obj.text) > 80 else "")
+
+
+@admin.register(Answer)
+class AnswerAdmin(admin.ModelAdmin[Answer]):
+    list_display = [
+        "id",
+        "question",
+        "contestant",
+        "status",
+        "flagged",
+        "released",
+        "change_count",
+        "completion_tokens",
+        "latency_ms",
+    ]
+    list_filter = ["status", "flagged", "released", "contestant", "question__question_set"]
+    search_fields = ["question__external_id", "shown_text", "failure_reason"]
+    list_select_related = ["question__question_set", "contestant"]
+    readonly_fields = [
+        "question",
+        "contestant",
+        "config_hash",
+        "status",
+        "failure_reason",
+        "raw_text",
+        "shown_text",
+        "strip_report_table",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_ms",
+        "attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "flagged",
+    ]
+    exclude = ["strip_report"]
+    actions = ["release_flagged"]
+
+    @admin.display(description=_("changes"))
+    def change_count(self, obj: Answer) -> int:
+        changes = obj.strip_report.get("changes", []) if isinstance(obj.strip_report, dict) else []
+        return len(changes) if isinstance(changes, list) else 0
+
+    @admin.display(description=_("strip report"))
+    def strip_report_table(self, obj: Answer) -> SafeString:
+        report: dict[str, Any] = obj.strip_report if isinstance(obj.strip_report, dict) else {}
+        changes = report.get("changes") or []
+        if not changes:
+            return format_html("<p>{}</p>", _("No changes."))
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            (
+                (
+                    str(c.get("kind", "")),
+                    str(c.get("text", "")),
+                    json.dumps(c.get("where", ""), ensure_ascii=False),
+                )
+                for c in changes
+                if isinstance(c, dict)
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            _("kind"),
+            _("removed or replaced"),
+            _("where"),
+            rows,
+        )
+
+    @admin.action(description=_("Release the selected flagged answers into battles"))
+    def release_flagged(self, request: HttpRequest, queryset: QuerySet[Answer]) -> None:
+        count = queryset.filter(flagged=True).update(released=True)
+        self.message_user(request, _("%(n)d answers released.") % {"n": count})
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin[Campaign]):
+    list_display = ["name", "active", "is_open", "allow_live", "vote_count"]
+    list_filter = ["active", "is_open", "allow_live"]
+    search_fields = ["name", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    filter_horizontal = ["question_sets", "contestants", "evaluators"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
+        return super().get_queryset(request).annotate(n_votes=Count("votes"))
+
+    @admin.display(description=_("votes"), ordering="n_votes")
+    def vote_count(self, obj: Campaign) -> int:
+        return int(getattr(obj, "n_votes", 0))
+
+
+@admin.register(Battle)
+class BattleAdmin(admin.ModelAdmin[Battle]):
+    list_display = ["code", "campaign", "evaluator", "mode", "state", "served_at"]
+    list_filter = ["campaign", "mode", "state"]
+    search_fields = ["code", "evaluator__username"]
+    list_select_related = ["campaign", "evaluator"]
+    readonly_fields = [f.name for f in Battle._meta.fields]
+
+
+@admin.register(Vote)
+class VoteAdmin(admin.ModelAdmin[Vote]):
+    list_display = ["id", "campaign", "contestant_a", "contestant_b", "outcome", "created_at"]
+    list_filter = ["campaign", "outcome"]
+    search_fields = ["reason", "evaluator__username"]
+    list_select_related = ["campaign", "contestant_a", "contestant_b"]
+    readonly_fields = [f.name for f in Vote._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(RatingSnapshot)
+class RatingSnapshotAdmin(admin.ModelAdmin[RatingSnapshot]):
+    list_display = ["scope", "campaign", "vote_count", "computed_at"]
+    list_filter = ["campaign"]
+    readonly_fields = ["scope", "campaign", "vote_count", "payload", "computed_at"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
+    fields = ["user", "name"]
+    search_fields = ["name", "user__username"]
+
+    def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, key = api_token_create(user=obj.user, name=obj.name)
+        obj.pk, obj.key_hash, obj.prefix = token.pk, token.key_hash, token.prefix
+        self.message_user(
+            request,
+            _("Token created. Copy the key now; it is not shown again: %(key)s") % {"key": key},
+            messages.WARNING,
+        )
+
+
+class EvaluatorProfileInline(admin.StackedInline[EvaluatorProfile, Any]):
+    model = EvaluatorProfile
+    can_delete = False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class ArenaUserAdmin(UserAdmin):  # type: ignore[type-arg]
+    inlines = [EvaluatorProfileInline]
+    list_filter = [*UserAdmin.list_filter, "arena_campaigns"]
+
+
+admin.site.site_header = _("Arena administration")
+admin.site.site_title = _("Arena")

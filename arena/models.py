@@ -1,0 +1,401 @@
+"""Arena's data model. Invariants live in database constraints; behaviour lives in services."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+
+def _default_list() -> list[Any]:
+    return []
+
+
+def _default_dict() -> dict[str, Any]:
+    return {}
+
+
+class Contestant(models.Model):
+    """A model plus how it is served and sampled. Its identity is revealed only after a vote."""
+
+    class Backend(models.TextChoices):
+        VLLM = "vllm", _("vLLM (in-process engine)")
+        OPENAI = "openai", _("OpenAI-compatible endpoint")
+
+    name = models.CharField(_("display name"), max_length=200, unique=True)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    family = models.CharField(_("model family"), max_length=100, blank=True)
+    aliases = models.JSONField(
+        _("aliases"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Other names the model may call itself; used to detect self-identification."),
+    )
+    backend = models.CharField(_("backend"), max_length=16, choices=Backend.choices)
+    model = models.CharField(
+        _("model"), max_length=500, help_text=_("Model directory (vLLM) or served model name.")
+    )
+    base_url = models.URLField(_("base URL"), blank=True)
+    api_key_env = models.CharField(
+        _("API key variable"),
+        max_length=100,
+        blank=True,
+        help_text=_("The NAME of the environment variable that holds the key. Never the key."),
+    )
+    chat_template = models.TextField(_("chat template override"), blank=True)
+    system_prompt = models.TextField(_("system prompt"), blank=True)
+    temperature = models.FloatField(
+        _("temperature"), default=0.7, validators=[MinValueValidator(0.0), MaxValueValidator(5.0)]
+    )
+    top_p = models.FloatField(
+        _("top p"), default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    max_tokens = models.PositiveIntegerField(
+        _("max tokens"), default=512, validators=[MinValueValidator(1)]
+    )
+    seed = models.BigIntegerField(_("seed"), null=True, blank=True)
+    stop = models.JSONField(_("stop sequences"), default=_default_list, blank=True)
+    queue = models.CharField(
+        _("queue"), max_length=100, blank=True, help_text=_("Defaults to gen.<slug>.")
+    )
+    tensor_parallel_size = models.PositiveSmallIntegerField(default=1)
+    gpu_memory_utilization = models.FloatField(
+        default=0.9, validators=[MinValueValidator(0.05), MaxValueValidator(1.0)]
+    )
+    max_model_len = models.PositiveIntegerField(default=2048)
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0) & Q(temperature__lte=5),
+                name="contestant_temperature_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(top_p__gt=0) & Q(top_p__lte=1), name="contestant_top_p_range"
+            ),
+            models.CheckConstraint(condition=Q(max_tokens__gte=1), name="contestant_max_tokens"),
+            models.CheckConstraint(
+                condition=Q(backend__in=["vllm", "openai"]), name="contestant_backend_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(backend="openai") | ~Q(base_url=""),
+                name="contestant_openai_needs_base_url",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or f"gen.{self.slug}"
+
+    def generation_config(self) -> dict[str, Any]:
+        """Everything that changes what the model writes; answers are keyed by its hash."""
+        return {
+            "backend": self.backend,
+            "model": self.model,
+            "base_url": self.base_url,
+            "chat_template": self.chat_template,
+            "system_prompt": self.system_prompt,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "max_tokens": self.max_tokens,
+            "seed": self.seed,
+            "stop": list(self.stop),
+        }
+
+    @property
+    def config_hash(self) -> str:
+        blob = json.dumps(self.generation_config(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:32]
+
+
+class QuestionSet(models.Model):
+    class Kind(models.TextChoices):
+        UPLOADED = "uploaded", _("Uploaded")
+        LIVE = "live", _("Live prompts")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.UPLOADED)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Question(models.Model):
+    question_set = models.ForeignKey(
+        QuestionSet, on_delete=models.CASCADE, related_name="questions"
+    )
+    external_id = models.CharField(_("external id"), max_length=200)
+    text = models.TextField(_("prompt"))
+    category = models.CharField(_("category"), max_length=100, blank=True, db_index=True)
+    language = models.CharField(_("language"), max_length=16, blank=True, db_index=True)
+    reference_answer = models.TextField(_("reference answer"), blank=True)
+    turns = models.JSONField(
+        _("follow-up turns"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Later user turns, asked after the model's first answer."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["question_set_id", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question_set", "external_id"], name="question_external_id_unique_in_set"
+            ),
+            models.CheckConstraint(condition=~Q(text=""), name="question_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_set.name} / {self.external_id}"
+
+
+class Answer(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
+    contestant = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="answers")
+    config_hash = models.CharField(max_length=64)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    failure_reason = models.TextField(blank=True)
+    raw_text = models.TextField(blank=True)
+    shown_text = models.TextField(blank=True)
+    strip_report = models.JSONField(default=_default_dict, blank=True)
+    flagged = models.BooleanField(
+        default=False, help_text=_("Self-identifying; kept out of battles until released.")
+    )
+    released = models.BooleanField(default=False, help_text=_("An admin reviewed the flag."))
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "contestant", "config_hash"], name="answer_unique_per_config"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "failed"]),
+                name="answer_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="failed") | ~Q(failure_reason=""),
+                name="answer_failed_has_reason",
+            ),
+        ]
+        indexes = [models.Index(fields=["question", "status"])]
+
+    def __str__(self) -> str:
+        return f"answer {self.pk} ({self.status})"
+
+    @property
+    def servable(self) -> bool:
+        return self.status == self.Status.DONE and (not self.flagged or self.released)
+
+
+class Campaign(models.Model):
+    class BothBad(models.TextChoices):
+        TIE = "tie", _("Count as a tie")
+        DROP = "drop", _("Leave out of ratings")
+
+    class IdentityPolicy(models.TextChoices):
+        REDACT = "redact", _("Redact self-identification")
+        EXCLUDE = "exclude", _("Keep self-identifying answers out of battles")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    question_sets = models.ManyToManyField(QuestionSet, related_name="campaigns", blank=True)
+    contestants = models.ManyToManyField(Contestant, related_name="campaigns", blank=True)
+    evaluators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="arena_campaigns", blank=True
+    )
+    active = models.BooleanField(_("active"), default=True)
+    is_open = models.BooleanField(
+        _("open to anonymous visitors"), default=False, help_text=_("Rate-limited per session.")
+    )
+    reveal_after_vote = models.BooleanField(_("reveal identities after the vote"), default=True)
+    allow_live = models.BooleanField(_("allow live prompts"), default=False)
+    blind_timing = models.BooleanField(
+        _("blind timing"), default=True, help_text=_("Show both live answers only when both end.")
+    )
+    both_bad = models.CharField(max_length=8, choices=BothBad.choices, default=BothBad.TIE)
+    identity_policy = models.CharField(
+        max_length=8, choices=IdentityPolicy.choices, default=IdentityPolicy.REDACT
+    )
+    leaderboard_public = models.BooleanField(_("public leaderboard"), default=False)
+    baseline = models.ForeignKey(
+        Contestant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    baseline_rating = models.FloatField(default=1000.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvaluatorProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="evaluator_profile"
+    )
+    languages = models.JSONField(default=_default_list, blank=True)
+    note = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"profile of {self.user}"
+
+
+class Battle(models.Model):
+    class Mode(models.TextChoices):
+        STORED = "stored", _("Pre-generated")
+        LIVE = "live", _("Live")
+
+    class State(models.TextChoices):
+        SERVED = "served", _("Served")
+        VOTED = "voted", _("Voted")
+        SKIPPED = "skipped", _("Skipped")
+        EXPIRED = "expired", _("Expired")
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="battles")
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="arena_battles",
+    )
+    session_key = models.CharField(max_length=64, blank=True, db_index=True)
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.STORED)
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="battles")
+    answer_a = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
+    answer_b = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=8, choices=State.choices, default=State.SERVED)
+    served_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-served_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(answer_a=F("answer_b")), name="battle_two_distinct_answers"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["served", "voted", "skipped", "expired"]),
+                name="battle_state_known",
+            ),
+            models.CheckConstraint(
+                condition=Q(evaluator__isnull=False) | ~Q(session_key=""),
+                name="battle_has_an_owner",
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "evaluator", "state"])]
+
+    def __str__(self) -> str:
+        return str(self.code)
+
+
+class Vote(models.Model):
+    class Outcome(models.TextChoices):
+        A = "a", _("A is better")
+        B = "b", _("B is better")
+        TIE = "tie", _("Tie")
+        BOTH_BAD = "both_bad", _("Both are bad")
+
+    battle = models.OneToOneField(Battle, on_delete=models.CASCADE, related_name="vote")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="votes")
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="votes")
+    # Denormalised from the battle so ratings aggregate with one GROUP BY.
+    contestant_a = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="+")
+    contestant_b = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    reason = models.TextField(blank=True)
+    time_to_vote_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(outcome__in=["a", "b", "tie", "both_bad"]), name="vote_outcome_known"
+            ),
+            models.CheckConstraint(
+                condition=~Q(contestant_a=F("contestant_b")), name="vote_two_contestants"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"vote {self.pk}: {self.outcome}"
+
+
+class RatingSnapshot(models.Model):
+    """A computed leaderboard for one scope; pages read these, never compute on request."""
+
+    scope = models.CharField(max_length=300, db_index=True)
+    campaign = models.ForeignKey(
+        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+    )
+    vote_count = models.PositiveIntegerField(default=0)
+    payload = models.JSONField(default=_default_dict)
+    computed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-computed_at"]
+        get_latest_by = "computed_at"
+
+    def __str__(self) -> str:
+        return f"{self.scope} @ {self.computed_at:%Y-%m-%d %H:%M}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for scripts. Only its SHA-256 is stored; the key is shown once."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="arena_tokens"
+    )
+    name = models.CharField(max_length=100)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
