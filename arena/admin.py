@@ -30,6 +30,8 @@ from arena.models import (
     RatingSnapshot,
     Vote,
 )
+from arena.selectors.generation import generation_progress_get
+from arena.services.answers import answers_enqueue_missing, answers_retry
 from arena.services.imports import QuestionImportError, question_set_import
 from arena.services.tokens import api_token_create
 
@@ -73,8 +75,50 @@ class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
     list_display = ["name", "kind", "question_count", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name", "description"]
-    readonly_fields = ["created_by", "created_at"]
+    readonly_fields = ["created_by", "created_at", "progress_link"]
     change_list_template = "admin/arena/questionset/change_list.html"
+    actions = ["generate_missing", "retry_failed"]
+
+    @admin.display(description=_("generation"))
+    def progress_link(self, obj: QuestionSet) -> SafeString:
+        if obj.pk is None:
+            return format_html("{}", "—")
+        url = reverse("admin:arena_questionset_progress", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Live generation progress"))
+
+    @admin.action(description=_("Generate missing answers (all active contestants)"))
+    def generate_missing(self, request: HttpRequest, queryset: QuerySet[QuestionSet]) -> None:
+        total = 0
+        for question_set in queryset:
+            total += len(answers_enqueue_missing(question_set=question_set).answer_ids)
+        self.message_user(request, _("%(n)d answers queued.") % {"n": total}, messages.SUCCESS)
+
+    @admin.action(description=_("Retry failed answers"))
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[QuestionSet]) -> None:
+        ids = Answer.objects.filter(
+            question__question_set__in=queryset, status=Answer.Status.FAILED
+        ).values_list("id", flat=True)
+        count = answers_retry(answer_ids=list(ids))
+        self.message_user(request, _("%(n)d failed answers queued again.") % {"n": count})
+
+    def progress_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        question_set = self.get_object(request, object_id)
+        if question_set is None or not self.has_view_permission(request, question_set):
+            raise PermissionDenied
+        if request.method == "POST" and self.has_change_permission(request, question_set):
+            if "retry" in request.POST:
+                self.retry_failed(request, QuestionSet.objects.filter(pk=question_set.pk))
+            else:
+                self.generate_missing(request, QuestionSet.objects.filter(pk=question_set.pk))
+            return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": question_set,
+            "title": _("Generation progress: %(name)s") % {"name": question_set.name},
+            "progress": generation_progress_get(question_set_id=question_set.pk),
+        }
+        return render(request, "admin/arena/questionset/progress.html", context)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[QuestionSet]:
         return super().get_queryset(request).annotate(n_questions=Count("questions"))
@@ -89,7 +133,12 @@ class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
                 "upload/",
                 self.admin_site.admin_view(self.upload_view),
                 name="arena_questionset_upload",
-            )
+            ),
+            path(
+                "<path:object_id>/progress/",
+                self.admin_site.admin_view(self.progress_view),
+                name="arena_questionset_progress",
+            ),
         ]
         return extra + super().get_urls()
 

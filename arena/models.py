@@ -188,6 +188,11 @@ class Answer(models.Model):
     raw_text = models.TextField(blank=True)
     shown_text = models.TextField(blank=True)
     strip_report = models.JSONField(default=_default_dict, blank=True)
+    followups = models.JSONField(
+        default=_default_list,
+        blank=True,
+        help_text=_("Replies to the question's follow-up turns: [{raw, shown, report}, …]."),
+    )
     flagged = models.BooleanField(
         default=False, help_text=_("Self-identifying; kept out of battles until released.")
     )
@@ -324,7 +329,10 @@ class Battle(models.Model):
                 name="battle_has_an_owner",
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "evaluator", "state"])]
+        indexes = [
+            models.Index(fields=["campaign", "evaluator", "state"]),
+            models.Index(fields=["campaign", "session_key", "state"]),
+        ]
 
     def __str__(self) -> str:
         return str(self.code)
@@ -361,6 +369,8 @@ class Vote(models.Model):
                 condition=~Q(contestant_a=F("contestant_b")), name="vote_two_contestants"
             ),
         ]
+
+        indexes = [models.Index(fields=["evaluator", "created_at"])]
 
     def __str__(self) -> str:
         return f"vote {self.pk}: {self.outcome}"
@@ -399,3 +409,26 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class PairLoad(models.Model):
+    """How many battles a contestant pair has been served in a campaign. The sampler reads
+    these few rows instead of counting votes on every request; lo < hi by primary key."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pair_loads")
+    contestant_lo = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    contestant_hi = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
+    battles = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "contestant_lo", "contestant_hi"], name="pair_load_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(contestant_lo__lt=F("contestant_hi")), name="pair_load_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.contestant_lo_id}-{self.contestant_hi_id}: {self.battles}"

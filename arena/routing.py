@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
-websocket_urlpatterns: list[URLPattern] = []
+from arena import consumers
+
+websocket_urlpatterns: list[URLPattern] = [
+    path(
+        "ws/generation/<int:question_set_id>/",
+        consumers.GenerationProgressConsumer.as_asgi(),  # type: ignore[arg-type]
+    ),
+    path("ws/battle/<uuid:code>/", consumers.BattleConsumer.as_asgi()),  # type: ignore[arg-type]
+]

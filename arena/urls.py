@@ -13,6 +13,12 @@ api_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("c/<slug:slug>/next/", views.campaign_next, name="campaign_next"),
+    path("c/<slug:slug>/live/", views.live_new, name="live_new"),
+    path("b/<uuid:code>/", views.battle_page, name="battle"),
+    path("b/<uuid:code>/continue/", views.live_continue, name="live_continue"),
+    path("b/<uuid:code>/vote/", views.battle_vote, name="battle_vote"),
+    path("b/<uuid:code>/skip/", views.battle_skip_view, name="battle_skip"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

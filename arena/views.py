@@ -1,15 +1,145 @@
+"""Evaluator pages. Each view validates input, calls one service or selector, renders DTOs."""
+
 from __future__ import annotations
 
+from django.contrib import messages
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from arena.selectors.battles import (
+    NotFound,
+    RevealRefused,
+    battle_get_for_evaluator,
+    battle_reveal,
+    campaign_list_for,
+    progress_get,
+)
+from arena.services.access import AccessDenied, Owner, campaign_access
+from arena.services.battles import battle_next, battle_skip
+from arena.services.live import LiveRefused, live_battle_continue, live_battle_start
+from arena.services.votes import VoteRefused, vote_cast
+
+
+def owner_for(request: HttpRequest) -> Owner:
+    """The logged-in user, or the session of an anonymous visitor (created on demand)."""
+    if request.user.is_authenticated:
+        return Owner(user=request.user)  # type: ignore[arg-type]
+    if not request.session.session_key:
+        request.session.save()
+    return Owner(user=None, session_key=str(request.session.session_key))
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "arena/home.html")
+    campaigns = campaign_list_for(owner=owner_for(request))
+    return render(request, "arena/home.html", {"campaigns": campaigns})
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+
+
+@require_GET
+def campaign_next(request: HttpRequest, slug: str) -> HttpResponse:
+    owner = owner_for(request)
+    try:
+        campaign = campaign_access(slug=slug, owner=owner)
+    except AccessDenied:
+        if not request.user.is_authenticated:
+            return redirect(f"/accounts/login/?next={request.path}")
+        raise Http404(_("This campaign does not exist or is not open to you.")) from None
+    battle = battle_next(campaign=campaign, owner=owner)
+    if battle is None:
+        context = {"campaign": campaign, "progress": progress_get(campaign=campaign, owner=owner)}
+        return render(request, "arena/pool_empty.html", context)
+    return redirect("battle", code=battle.code)
+
+
+@require_GET
+def battle_page(request: HttpRequest, code: str) -> HttpResponse:
+    owner = owner_for(request)
+    try:
+        battle = battle_get_for_evaluator(code=code, owner=owner)
+    except NotFound:
+        raise Http404(_("There is no such battle for you.")) from None
+    reveal = None
+    if battle.voted_outcome is not None:
+        try:
+            reveal = battle_reveal(code=code, owner=owner)
+        except RevealRefused:
+            reveal = None
+    try:
+        progress = progress_get(campaign=campaign_access(slug=battle.campaign, owner=owner),
+                                owner=owner)
+    except AccessDenied:
+        progress = None
+    return render(
+        request,
+        "arena/battle.html",
+        {"battle": battle, "reveal": reveal, "progress": progress},
+    )
+
+
+@require_POST
+def battle_vote(request: HttpRequest, code: str) -> HttpResponse:
+    owner = owner_for(request)
+    try:
+        vote_cast(
+            code=code,
+            owner=owner,
+            outcome=request.POST.get("outcome", ""),
+            reason=request.POST.get("reason", ""),
+        )
+    except VoteRefused as exc:
+        messages.error(request, str(exc))
+        if exc.code == "not_found":
+            raise Http404(str(exc)) from None
+    return redirect("battle", code=code)
+
+
+@require_POST
+def battle_skip_view(request: HttpRequest, code: str) -> HttpResponse:
+    slug = battle_skip(code=code, owner=owner_for(request))
+    if slug is None:
+        raise Http404(_("There is no such battle for you."))
+    return redirect("campaign_next", slug=slug)
+
+
+def live_new(request: HttpRequest, slug: str) -> HttpResponse:
+    owner = owner_for(request)
+    try:
+        campaign = campaign_access(slug=slug, owner=owner)
+    except AccessDenied:
+        if not request.user.is_authenticated:
+            return redirect(f"/accounts/login/?next={request.path}")
+        raise Http404(_("This campaign does not exist or is not open to you.")) from None
+    if not campaign.allow_live:
+        raise Http404(_("This campaign does not take live questions."))
+    error = ""
+    prompt = ""
+    if request.method == "POST":
+        prompt = request.POST.get("prompt", "")
+        try:
+            battle = live_battle_start(campaign=campaign, owner=owner, prompt=prompt)
+        except LiveRefused as exc:
+            error = str(exc)
+        else:
+            return redirect("battle", code=battle.code)
+    context = {"campaign": campaign, "error": error, "prompt": prompt}
+    return render(request, "arena/live_new.html", context, status=400 if error else 200)
+
+
+@require_POST
+def live_continue(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        live_battle_continue(code=str(code), owner=owner_for(request),
+                             prompt=request.POST.get("prompt", ""))
+    except LiveRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("battle", code=code)

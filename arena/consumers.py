@@ -1,0 +1,90 @@
+"""Websocket consumers: authenticate, join a group named by an opaque id, relay events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from arena.public import stream_frame
+from arena.selectors.battles import NotFound, battle_get_for_evaluator
+from arena.selectors.generation import generation_progress_get
+from arena.services.access import Owner
+from arena.services.live import battle_group
+from arena.services.progress import progress_group
+
+
+class GenerationProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Staff only: live answer counts of one question set."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_staff:
+            await self.close(code=4403)
+            return
+        self.group = progress_group(int(self.scope["url_route"]["kwargs"]["question_set_id"]))
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        progress = await database_sync_to_async(generation_progress_get)(
+            question_set_id=int(self.scope["url_route"]["kwargs"]["question_set_id"])
+        )
+        await self.send_json({"type": "progress", "progress": progress})
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.send_json({"type": "error", "error": "this channel is read-only"})
+
+    async def progress_update(self, event: dict[str, Any]) -> None:
+        await self.send_json({"type": "progress", "progress": event["progress"]})
+
+
+class BattleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """The evaluator's own live battle: frames labelled a/b only, from public.py."""
+
+    async def connect(self) -> None:
+        owner = _owner(self.scope)
+        code = str(self.scope["url_route"]["kwargs"]["code"])
+        if owner is None:
+            await self.close(code=4403)
+            return
+        try:
+            battle = await database_sync_to_async(battle_get_for_evaluator)(code=code, owner=owner)
+        except NotFound:
+            await self.close(code=4404)
+            return
+        self.group = battle_group(code)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        # Catch up on what finished before this socket joined (respecting blind timing).
+        last = battle.rounds[-1]
+        if last.a_ready and last.b_ready and battle.blind_timing:
+            await self.send_json(
+                stream_frame("reveal_both", a_html=str(last.a_html), b_html=str(last.b_html))
+            )
+        else:
+            for side, ready, html in (("a", last.a_ready, last.a_html), ("b", last.b_ready, last.b_html)):
+                if ready:
+                    await self.send_json(stream_frame("done", side, html=str(html)))  # type: ignore[arg-type]
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.send_json({"type": "error", "message": "this channel is read-only"})
+
+    async def battle_frame(self, event: dict[str, Any]) -> None:
+        await self.send_json(event["frame"])
+
+
+def _owner(scope: dict[str, Any]) -> Owner | None:
+    user = scope.get("user")
+    if user is not None and user.is_authenticated:
+        return Owner(user=user)
+    session = scope.get("session")
+    key = getattr(session, "session_key", None)
+    return Owner(user=None, session_key=key) if key else None

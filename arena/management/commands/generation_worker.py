@@ -1,0 +1,64 @@
+"""Run a generation worker: one vLLM engine in this process, many task threads feeding it."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from arena.celery import app
+from arena.models import Contestant
+from arena.services.answers import contestant_spec
+
+
+class Command(BaseCommand):
+    help = (
+        "Serve the generation queues gen.<slug> of the given contestants with a Celery worker "
+        "(threads pool) around one shared model engine per model."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--contestant", action="append", default=[], help="slug (repeat)")
+        parser.add_argument(
+            "--all-local", action="store_true", help="every active contestant on the vLLM backend"
+        )
+        parser.add_argument("--concurrency", type=int, default=settings.ARENA_GENERATION_CONCURRENCY)
+        parser.add_argument("--no-warm-up", action="store_true", help="start engines lazily")
+        parser.add_argument("--hostname", default=f"gen@{socket.gethostname()}")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        contestants = list(Contestant.objects.filter(slug__in=options["contestant"]))
+        missing = set(options["contestant"]) - {c.slug for c in contestants}
+        if missing:
+            raise CommandError(f"unknown contestant slugs: {', '.join(sorted(missing))}")
+        if options["all_local"]:
+            contestants += list(
+                Contestant.objects.filter(active=True, backend=Contestant.Backend.VLLM).exclude(
+                    pk__in=[c.pk for c in contestants]
+                )
+            )
+        if not contestants:
+            raise CommandError("no contestants to serve: pass --contestant SLUG or --all-local")
+        queues = sorted({c.queue_name for c in contestants})
+        if not options["no_warm_up"]:
+            from models_backend.runtime import warm_up
+
+            self.stdout.write(f"starting engines for {', '.join(c.slug for c in contestants)}")
+            warm_up([contestant_spec(c) for c in contestants])
+        self.stdout.write(f"serving {', '.join(queues)}")
+        worker = app.Worker(
+            queues=queues,
+            pool_cls="threads",
+            concurrency=options["concurrency"],
+            hostname=options["hostname"],
+            loglevel="INFO",
+            prefetch_multiplier=1,
+        )
+        worker.start()
+        from models_backend.runtime import get_runtime
+
+        get_runtime().shutdown()
+        if worker.exitcode:
+            raise SystemExit(worker.exitcode)

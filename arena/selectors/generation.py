@@ -1,0 +1,36 @@
+"""Reads about generation progress (admins only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count
+
+from arena.models import Answer, Contestant
+
+
+def generation_progress_get(*, question_set_id: int) -> dict[str, Any]:
+    """Counts of answers per contestant and status, for each contestant's current config,
+    plus how many questions the set holds. One GROUP BY query and one small lookup."""
+    from arena.models import Question
+
+    total = Question.objects.filter(question_set_id=question_set_id).count()
+    contestants = {c.pk: c for c in Contestant.objects.all()}
+    rows = (
+        Answer.objects.filter(question__question_set_id=question_set_id)
+        .values("contestant_id", "config_hash", "status")
+        .annotate(n=Count("id"))
+    )
+    per: dict[int, dict[str, int]] = {}
+    for row in rows:
+        contestant = contestants.get(row["contestant_id"])
+        if contestant is None or row["config_hash"] != contestant.config_hash:
+            continue
+        counts = per.setdefault(contestant.pk, {s: 0 for s in Answer.Status.values})
+        counts[row["status"]] = row["n"]
+    out = []
+    for pk, counts in sorted(per.items(), key=lambda kv: contestants[kv[0]].name):
+        c = contestants[pk]
+        missing = total - sum(counts.values())
+        out.append({"contestant": c.name, "slug": c.slug, **counts, "not_queued": missing})
+    return {"question_set_id": question_set_id, "questions": total, "contestants": out}

@@ -1,0 +1,281 @@
+"""Pre-generated answers: enqueue what is missing, generate idempotently, record failures.
+
+State machine of an Answer: pending → running → done | failed, with compare-and-set updates so
+that a redelivered or duplicated task never creates a second row nor overwrites a finished one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from arena.models import Answer, Contestant, Question, QuestionSet
+from arena.services.progress import generation_progress_notify
+from models_backend.backends.base import (
+    BackendUnavailable,
+    ChatMessage,
+    GenerationFailed,
+    GenerationRequest,
+    GenerationResult,
+    ModelSpec,
+    SamplingConfig,
+)
+from models_backend.fingerprints import StripResult, strip_answer
+
+logger = logging.getLogger(__name__)
+
+
+def contestant_spec(contestant: Contestant) -> ModelSpec:
+    """How to reach this contestant's model; the one place arena talks models_backend's terms."""
+    return ModelSpec(
+        backend=contestant.backend,  # type: ignore[arg-type]
+        model=contestant.model,
+        base_url=contestant.base_url,
+        api_key_env=contestant.api_key_env,
+        chat_template=contestant.chat_template,
+        tensor_parallel_size=contestant.tensor_parallel_size,
+        gpu_memory_utilization=contestant.gpu_memory_utilization,
+        max_model_len=contestant.max_model_len,
+    )
+
+
+def contestant_sampling(contestant: Contestant) -> SamplingConfig:
+    return SamplingConfig(
+        temperature=contestant.temperature,
+        top_p=contestant.top_p,
+        max_tokens=contestant.max_tokens,
+        seed=contestant.seed,
+        stop=tuple(str(s) for s in contestant.stop),
+    )
+
+
+def identity_terms() -> list[str]:
+    """Every registered contestant's names, for self-identification detection."""
+    terms: set[str] = set()
+    for name, slug, family, aliases in Contestant.objects.values_list(
+        "name", "slug", "family", "aliases"
+    ):
+        terms.update(t for t in (name, slug, family) if t)
+        if isinstance(aliases, list):
+            terms.update(str(a) for a in aliases if a)
+    return sorted(terms)
+
+
+def strip_for_contestant(
+    raw: str, *, contestant: Contestant, special_tokens: Iterable[str], terms: list[str]
+) -> StripResult:
+    # Answers are shared by campaigns, so the shown text is always redacted; a campaign whose
+    # policy is "exclude" keeps flagged answers (those with identity mentions) out instead.
+    return strip_answer(
+        raw,
+        special_tokens=special_tokens,
+        stop=[str(s) for s in contestant.stop],
+        identity_terms=terms,
+        policy="redact",
+    )
+
+
+@dataclass(frozen=True)
+class Enqueued:
+    answer_ids: list[int]
+    per_contestant: dict[str, int]
+
+
+@transaction.atomic
+def answers_enqueue_missing(
+    *,
+    question_set: QuestionSet,
+    contestants: Iterable[Contestant] | None = None,
+    retry_failed: bool = False,
+) -> Enqueued:
+    """Create pending answers for every question × contestant that has none for the
+    contestant's current config, and queue one task each on the contestant's queue.
+    Pending answers are queued again (their earlier message may be lost); finished ones never.
+    """
+    chosen = list(contestants if contestants is not None else Contestant.objects.filter(active=True))
+    questions = list(question_set.questions.only("id"))
+    ids: list[int] = []
+    per: dict[str, int] = {}
+    for contestant in chosen:
+        config = contestant.config_hash
+        Answer.objects.bulk_create(
+            [Answer(question=q, contestant=contestant, config_hash=config) for q in questions],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        statuses = [Answer.Status.PENDING] + ([Answer.Status.FAILED] if retry_failed else [])
+        todo = Answer.objects.filter(
+            question__question_set=question_set,
+            contestant=contestant,
+            config_hash=config,
+            status__in=statuses,
+        )
+        if retry_failed:
+            todo.filter(status=Answer.Status.FAILED).update(
+                status=Answer.Status.PENDING, failure_reason="", attempts=0
+            )
+        todo_ids = list(todo.values_list("id", flat=True))
+        per[contestant.slug] = len(todo_ids)
+        ids.extend(todo_ids)
+        _queue_after_commit(todo_ids, contestant.queue_name)
+    transaction.on_commit(lambda: generation_progress_notify(question_set_id=question_set.pk))
+    return Enqueued(answer_ids=ids, per_contestant=per)
+
+
+@transaction.atomic
+def answers_retry(*, answer_ids: Iterable[int]) -> int:
+    """Put failed answers back to pending and queue them again."""
+    failed = Answer.objects.filter(pk__in=list(answer_ids), status=Answer.Status.FAILED)
+    rows = list(failed.values_list("id", "contestant__slug", "contestant__queue"))
+    failed.update(status=Answer.Status.PENDING, failure_reason="", attempts=0)
+    for answer_id, slug, queue in rows:
+        _queue_after_commit([answer_id], queue or f"gen.{slug}")
+    return len(rows)
+
+
+def _queue_after_commit(answer_ids: list[int], queue: str) -> None:
+    from arena.tasks import generate_answer  # tasks import services, not the other way round
+
+    def send() -> None:
+        for answer_id in answer_ids:
+            generate_answer.apply_async(kwargs={"answer_id": answer_id}, queue=queue)
+
+    if answer_ids:
+        transaction.on_commit(send)
+
+
+def answer_claim(*, answer_id: int) -> bool:
+    """Compare-and-set pending → running. A running answer whose claim is older than the
+    hard time limit belongs to a dead worker and may be claimed again (redelivery)."""
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.ARENA_GENERATION_HARD_LIMIT)
+    claimed = (
+        Answer.objects.filter(pk=answer_id)
+        .filter(
+            Q(status=Answer.Status.PENDING)
+            | Q(status=Answer.Status.RUNNING, started_at__lt=stale)
+        )
+        .update(status=Answer.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
+    )
+    return claimed == 1
+
+
+def answer_release(*, answer_id: int) -> None:
+    """Give a claimed answer back (a transient error: the task will retry)."""
+    Answer.objects.filter(pk=answer_id, status=Answer.Status.RUNNING).update(
+        status=Answer.Status.PENDING
+    )
+
+
+def answer_fail(*, answer_id: int, reason: str) -> None:
+    """Record a permanent failure; a finished answer is never touched."""
+    updated = Answer.objects.filter(
+        pk=answer_id, status__in=[Answer.Status.PENDING, Answer.Status.RUNNING]
+    ).update(
+        status=Answer.Status.FAILED,
+        failure_reason=reason[:2000] or "unknown error",
+        finished_at=timezone.now(),
+    )
+    if updated:
+        _notify_for(answer_id)
+
+
+def _notify_for(answer_id: int) -> None:
+    qs_id = Answer.objects.filter(pk=answer_id).values_list("question__question_set_id", flat=True)
+    for question_set_id in qs_id:
+        transaction.on_commit(
+            lambda q=question_set_id: generation_progress_notify(question_set_id=q)
+        )
+
+
+def _messages_for(question: Question) -> list[list[ChatMessage]]:
+    """The user turns of a question: the prompt, then each follow-up turn."""
+    return [[ChatMessage("user", question.text)]] + [
+        [ChatMessage("user", str(turn))] for turn in question.turns
+    ]
+
+
+def answer_generate(*, answer_id: int) -> str:
+    """Generate one answer, idempotently. Returns what happened: "done", "skipped" (someone
+    else owns it or it is finished) or "failed". Raises BackendUnavailable for a retry."""
+    from models_backend.runtime import get_runtime
+
+    if not answer_claim(answer_id=answer_id):
+        return "skipped"
+    answer = Answer.objects.select_related("question", "contestant").get(pk=answer_id)
+    contestant, question = answer.contestant, answer.question
+    if answer.config_hash != contestant.config_hash:
+        answer_fail(answer_id=answer_id, reason="the contestant's settings changed; re-queue it")
+        return "failed"
+    spec, sampling = contestant_spec(contestant), contestant_sampling(contestant)
+    runtime = get_runtime()
+    history: list[ChatMessage] = []
+    results: list[GenerationResult] = []
+    started = time.monotonic()
+    try:
+        for turn in _messages_for(question):
+            history.extend(turn)
+            result = runtime.run(
+                GenerationRequest(
+                    request_id=f"answer-{answer_id}-{len(results)}-{answer.attempts}",
+                    messages=tuple(history),
+                    sampling=sampling,
+                    system_prompt=contestant.system_prompt,
+                ),
+                spec,
+                timeout=float(settings.ARENA_GENERATION_SOFT_LIMIT),
+            )
+            results.append(result)
+            history.append(ChatMessage("assistant", result.text))
+    except BackendUnavailable:
+        answer_release(answer_id=answer_id)
+        raise
+    except GenerationFailed as exc:
+        answer_fail(answer_id=answer_id, reason=f"generation failed: {exc}")
+        return "failed"
+    latency_ms = int((time.monotonic() - started) * 1000)
+    return answer_store(answer_id=answer_id, results=results, latency_ms=latency_ms)
+
+
+@transaction.atomic
+def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms: int) -> str:
+    """Strip and store a finished generation; only a running answer is written."""
+    answer = Answer.objects.select_related("contestant").get(pk=answer_id)
+    terms = identity_terms()
+    stripped = [
+        strip_for_contestant(
+            r.text, contestant=answer.contestant, special_tokens=r.special_tokens, terms=terms
+        )
+        for r in results
+    ]
+    first, rest = stripped[0], stripped[1:]
+    flagged = any(bool(s.report.get("identity_mentions")) for s in stripped)
+    updated = Answer.objects.filter(pk=answer_id, status=Answer.Status.RUNNING).update(
+        status=Answer.Status.DONE,
+        raw_text=results[0].text,
+        shown_text=first.shown,
+        strip_report=first.report,
+        followups=[
+            {"raw": r.text, "shown": s.shown, "report": s.report}
+            for r, s in zip(results[1:], rest, strict=True)
+        ],
+        flagged=flagged,
+        prompt_tokens=sum(r.prompt_tokens for r in results),
+        completion_tokens=sum(r.completion_tokens for r in results),
+        latency_ms=latency_ms,
+        finished_at=timezone.now(),
+        failure_reason="",
+    )
+    if not updated:
+        logger.info("answer %s was finished elsewhere; result dropped", answer_id)
+        return "skipped"
+    _notify_for(answer_id)
+    return "done"

@@ -1,0 +1,29 @@
+"""Debounced rating recomputes: many votes in a burst cause one recompute per campaign."""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+def _client() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+def ratings_recompute_soon(*, campaign_id: int) -> None:
+    """Queue a recompute of this campaign's ratings in ARENA_RATING_DEBOUNCE_SECONDS, unless
+    one is already queued (a Redis key with that expiry is the debounce)."""
+    from arena.tasks import recompute_campaign_ratings
+
+    delay = settings.ARENA_RATING_DEBOUNCE_SECONDS
+    try:
+        first = _client().set(f"arena:recompute:{campaign_id}", "1", nx=True, ex=max(1, delay))
+    except redis.RedisError:
+        logger.warning("Redis unreachable: the periodic recompute will pick these votes up")
+        return
+    if first:
+        recompute_campaign_ratings.apply_async(kwargs={"campaign_id": campaign_id}, countdown=delay)

@@ -1,0 +1,73 @@
+"""Celery tasks: thin adapters over services. Arguments are ids, never model objects."""
+
+from __future__ import annotations
+
+from celery import Task, shared_task
+from django.conf import settings
+
+from arena.services import answers, live
+from models_backend.backends.base import BackendUnavailable
+
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=settings.ARENA_GENERATION_MAX_RETRIES,
+    soft_time_limit=settings.ARENA_GENERATION_SOFT_LIMIT,
+    time_limit=settings.ARENA_GENERATION_HARD_LIMIT,
+)
+def generate_answer(self: Task, *, answer_id: int) -> str:  # type: ignore[type-arg]
+    """Generate one pre-generated answer; safe to run twice (the service is idempotent).
+
+    The threads pool that generation workers use does not enforce Celery's time limits, so
+    the service bounds each request itself (ARENA_GENERATION_SOFT_LIMIT).
+    """
+    try:
+        return answers.answer_generate(answer_id=answer_id)
+    except BackendUnavailable as exc:
+        if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
+            answers.answer_fail(
+                answer_id=answer_id,
+                reason=f"backend unavailable after {self.request.retries + 1} attempts: {exc}",
+            )
+            return "failed"
+        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=settings.ARENA_GENERATION_MAX_RETRIES,
+)
+def generate_live_turn(self: Task, *, battle_id: int, side: str, turn: int) -> str:  # type: ignore[type-arg]
+    """One side's reply to one turn of a live battle, streamed to the battle's group."""
+    if side not in ("a", "b"):
+        raise ValueError(f"side must be 'a' or 'b', not {side!r}")
+    try:
+        return live.live_turn_generate(battle_id=battle_id, side=side, turn=turn)  # type: ignore[arg-type]
+    except BackendUnavailable as exc:
+        if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
+            live.live_turn_failed(battle_id=battle_id, side=side, turn=turn, reason=str(exc))  # type: ignore[arg-type]
+            return "failed"
+        countdown = min(30.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(acks_late=True)
+def recompute_campaign_ratings(*, campaign_id: int) -> None:
+    """Recompute and store every rating snapshot of one campaign (debounced after votes)."""
+    from arena.services import ratings
+
+    ratings.ratings_recompute(campaign_id=campaign_id)
+
+
+@shared_task(acks_late=True)
+def recompute_all_ratings() -> None:
+    """Periodic safety net (beat): recompute every active campaign whose votes changed."""
+    from arena.services import ratings
+
+    ratings.ratings_recompute_all()
