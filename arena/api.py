@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import functools
+import json
+import uuid
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from arena.selectors.battles import (
+    NotFound,
+    RevealRefused,
+    battle_get_for_evaluator,
+    battle_reveal,
+    campaign_list_for,
+)
+from arena.services.access import AccessDenied, Owner, campaign_access
+from arena.services.battles import battle_next, battle_skip
 from arena.services.imports import QuestionImportError, question_set_import
 from arena.services.tokens import api_token_authenticate
+from arena.services.votes import VoteRefused, vote_cast
 
 View = Callable[..., HttpResponse]
 
@@ -81,3 +95,108 @@ def question_set_import_api(request: HttpRequest) -> HttpResponse:
         },
         status=201 if result.created else 200,
     )
+
+
+# --- The evaluator flow, for crowd platforms and scripts ------------------------------------
+
+
+def _owner(request: HttpRequest) -> Owner:
+    return Owner(user=request.user)  # type: ignore[arg-type]
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise ApiInputError(_("The body must be a JSON object.")) from None
+    if not isinstance(body, dict):
+        raise ApiInputError(_("The body must be a JSON object."))
+    return body
+
+
+class ApiInputError(Exception):
+    pass
+
+
+@require_http_methods(["GET"])
+@token_required()
+def campaign_list_api(request: HttpRequest) -> HttpResponse:
+    campaigns = campaign_list_for(owner=_owner(request))
+    return JsonResponse({"campaigns": [asdict(c) for c in campaigns]})
+
+
+@require_http_methods(["POST"])
+@token_required()
+def campaign_next_api(request: HttpRequest, slug: str) -> HttpResponse:
+    owner = _owner(request)
+    try:
+        campaign = campaign_access(slug=slug, owner=owner)
+    except AccessDenied as exc:
+        return api_error(404, str(exc))
+    battle = battle_next(campaign=campaign, owner=owner)
+    if battle is None:
+        return JsonResponse({"battle": None, "detail": _("The pool is empty for you.")})
+    public = battle_get_for_evaluator(code=str(battle.code), owner=owner)
+    return JsonResponse({"battle": public.as_json()})
+
+
+@require_http_methods(["GET"])
+@token_required()
+def battle_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    try:
+        public = battle_get_for_evaluator(code=str(code), owner=_owner(request))
+    except NotFound:
+        return api_error(404, _("There is no such battle for you."))
+    return JsonResponse({"battle": public.as_json()})
+
+
+@require_http_methods(["POST"])
+@token_required()
+def battle_vote_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    owner = _owner(request)
+    try:
+        body = _json_body(request)
+    except ApiInputError as exc:
+        return api_error(400, str(exc))
+    outcome, reason = body.get("outcome", ""), body.get("reason", "")
+    if not isinstance(outcome, str) or not isinstance(reason, str):
+        return api_error(400, _("outcome and reason must be strings."))
+    try:
+        vote = vote_cast(code=str(code), owner=owner, outcome=outcome, reason=reason)
+    except VoteRefused as exc:
+        return api_error(exc.status, str(exc), code=exc.code)
+    try:
+        reveal: dict[str, Any] | None = battle_reveal(code=str(code), owner=owner).as_json()
+    except RevealRefused:
+        reveal = None
+    return JsonResponse({"outcome": vote.outcome, "reveal": reveal}, status=201)
+
+
+@require_http_methods(["POST"])
+@token_required()
+def battle_skip_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    if battle_skip(code=str(code), owner=_owner(request)) is None:
+        return api_error(404, _("There is no such battle for you."))
+    return JsonResponse({"skipped": True})
+
+
+@require_http_methods(["GET"])
+@token_required()
+def battle_reveal_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
+    try:
+        reveal = battle_reveal(code=str(code), owner=_owner(request))
+    except NotFound:
+        return api_error(404, _("There is no such battle for you."))
+    except RevealRefused:
+        return api_error(
+            403, _("Identities are shown only after your vote, if the campaign allows.")
+        )
+    return JsonResponse(reveal.as_json())
+
+
+@require_http_methods(["GET"])
+def openapi_api(request: HttpRequest) -> HttpResponse:
+    path = settings.BASE_DIR / "arena" / "openapi.json"
+    return JsonResponse(json.loads(path.read_text(encoding="utf-8")))

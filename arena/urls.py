@@ -8,6 +8,13 @@ from arena import api, views
 
 api_patterns = [
     path("question-sets/import", api.question_set_import_api, name="question_set_import"),
+    path("campaigns", api.campaign_list_api, name="campaigns"),
+    path("campaigns/<slug:slug>/next", api.campaign_next_api, name="campaign_next"),
+    path("battles/<uuid:code>", api.battle_api, name="battle"),
+    path("battles/<uuid:code>/vote", api.battle_vote_api, name="battle_vote"),
+    path("battles/<uuid:code>/skip", api.battle_skip_api, name="battle_skip"),
+    path("battles/<uuid:code>/reveal", api.battle_reveal_api, name="battle_reveal"),
+    path("openapi.json", api.openapi_api, name="openapi"),
 ]
 
 urlpatterns = [

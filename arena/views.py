@@ -43,8 +43,6 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
-
-
 @require_GET
 def campaign_next(request: HttpRequest, slug: str) -> HttpResponse:
     owner = owner_for(request)
@@ -75,8 +73,9 @@ def battle_page(request: HttpRequest, code: str) -> HttpResponse:
         except RevealRefused:
             reveal = None
     try:
-        progress = progress_get(campaign=campaign_access(slug=battle.campaign, owner=owner),
-                                owner=owner)
+        progress = progress_get(
+            campaign=campaign_access(slug=battle.campaign, owner=owner), owner=owner
+        )
     except AccessDenied:
         progress = None
     return render(
@@ -138,8 +137,9 @@ def live_new(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def live_continue(request: HttpRequest, code: str) -> HttpResponse:
     try:
-        live_battle_continue(code=str(code), owner=owner_for(request),
-                             prompt=request.POST.get("prompt", ""))
+        live_battle_continue(
+            code=str(code), owner=owner_for(request), prompt=request.POST.get("prompt", "")
+        )
     except LiveRefused as exc:
         messages.error(request, str(exc))
     return redirect("battle", code=code)

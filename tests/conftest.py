@@ -14,3 +14,10 @@ def staff_user(db: None) -> User:
 @pytest.fixture
 def evaluator(db: None) -> User:
     return factories.UserFactory()
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: pytest.FixtureRequest) -> None:
+    settings.PASSWORD_HASHERS = [  # type: ignore[attr-defined]
+        "django.contrib.auth.hashers.MD5PasswordHasher"
+    ]

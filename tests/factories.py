@@ -86,3 +86,20 @@ class BattleFactory(factory.django.DjangoModelFactory[models.Battle]):
     answer_a = factory.SubFactory(AnswerFactory, question=factory.SelfAttribute("..question"))
     answer_b = factory.SubFactory(AnswerFactory, question=factory.SelfAttribute("..question"))
     expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=1))
+
+
+def campaign_with_answers(
+    *, contestants: int = 3, questions: int = 4, **campaign_fields: Any
+) -> tuple[models.Campaign, list[models.Contestant], list[models.Question]]:
+    """A campaign over one question set where every contestant has a done answer to every
+    question."""
+    campaign = CampaignFactory(**campaign_fields)
+    question_set = QuestionSetFactory()
+    qs = [QuestionFactory(question_set=question_set) for _ in range(questions)]
+    cs = [ContestantFactory() for _ in range(contestants)]
+    for q in qs:
+        for c in cs:
+            AnswerFactory(question=q, contestant=c, shown_text=f"Reply to {q.external_id}.")
+    campaign.question_sets.add(question_set)
+    campaign.contestants.add(*cs)
+    return campaign, cs, qs

@@ -100,7 +100,9 @@ def answers_enqueue_missing(
     contestant's current config, and queue one task each on the contestant's queue.
     Pending answers are queued again (their earlier message may be lost); finished ones never.
     """
-    chosen = list(contestants if contestants is not None else Contestant.objects.filter(active=True))
+    chosen = list(
+        contestants if contestants is not None else Contestant.objects.filter(active=True)
+    )
     questions = list(question_set.questions.only("id"))
     ids: list[int] = []
     per: dict[str, int] = {}
@@ -160,8 +162,7 @@ def answer_claim(*, answer_id: int) -> bool:
     claimed = (
         Answer.objects.filter(pk=answer_id)
         .filter(
-            Q(status=Answer.Status.PENDING)
-            | Q(status=Answer.Status.RUNNING, started_at__lt=stale)
+            Q(status=Answer.Status.PENDING) | Q(status=Answer.Status.RUNNING, started_at__lt=stale)
         )
         .update(status=Answer.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
     )

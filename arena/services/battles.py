@@ -102,20 +102,15 @@ def battle_next(*, campaign: Campaign, owner: Owner) -> Battle | None:
         candidates = list(both.order_by("?").values_list("pk", flat=True)[:CANDIDATES_PER_PAIR])
         if not candidates:
             continue
-        locked = list(
-            _lock(
-                servable.filter(question_id__in=candidates, contestant_id__in=[lo, hi]).order_by(
-                    "pk"
-                )
-            )
-        )
-        by_question: dict[int, dict[int, Answer]] = {}
-        for answer in locked:
-            by_question.setdefault(answer.question_id, {})[answer.contestant_id] = answer
         for question_id in candidates:
-            pair = by_question.get(question_id, {})
-            if lo in pair and hi in pair:
-                return _create(campaign, owner, question_id, pair[lo], pair[hi], lo, hi)
+            # Lock just this question's two answers, so a concurrent caller skips to the
+            # next question instead of finding the whole candidate list taken.
+            locked = {
+                a.contestant_id: a
+                for a in _lock(servable.filter(question_id=question_id, contestant_id__in=[lo, hi]))
+            }
+            if lo in locked and hi in locked:
+                return _create(campaign, owner, question_id, locked[lo], locked[hi], lo, hi)
     return None
 
 

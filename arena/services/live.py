@@ -55,7 +55,9 @@ def battle_group(code: uuid.UUID | str) -> str:
 def _send(code: uuid.UUID | str, frame: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
-        async_to_sync(layer.group_send)(battle_group(code), {"type": "battle.frame", "frame": frame})
+        async_to_sync(layer.group_send)(
+            battle_group(code), {"type": "battle.frame", "frame": frame}
+        )
 
 
 def _validate_prompt(prompt: str) -> str:
@@ -63,9 +65,7 @@ def _validate_prompt(prompt: str) -> str:
     if not prompt:
         raise LiveRefused(_("Type a question first."))
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise LiveRefused(
-            _("The question is over %(n)d characters.") % {"n": MAX_PROMPT_CHARS}
-        )
+        raise LiveRefused(_("The question is over %(n)d characters.") % {"n": MAX_PROMPT_CHARS})
     return prompt
 
 
@@ -175,9 +175,7 @@ class StreamStripper:
     changed text already sent; then a "reset" frame carries the whole text so far.
     """
 
-    def __init__(
-        self, *, code: str, side: Side, contestant: Contestant, terms: list[str]
-    ) -> None:
+    def __init__(self, *, code: str, side: Side, contestant: Contestant, terms: list[str]) -> None:
         self.code, self.side, self.contestant, self.terms = code, side, contestant, terms
         self.raw = ""
         self.sent = ""
@@ -335,8 +333,9 @@ def live_turn_failed(*, battle_id: int, side: Side, turn: int, reason: str) -> N
     if turn == 0:
         from arena.services.answers import answer_fail
 
-        answer_fail(answer_id=battle.answer_a_id if side == "a" else battle.answer_b_id,
-                    reason=reason)
+        answer_fail(
+            answer_id=battle.answer_a_id if side == "a" else battle.answer_b_id, reason=reason
+        )
     Battle.objects.filter(pk=battle_id, state=Battle.State.SERVED).update(
         state=Battle.State.EXPIRED
     )

@@ -51,12 +51,19 @@ def vote_cast(*, code: str, owner: Owner, outcome: str, reason: str = "") -> Vot
         )
     if _rate_limited(owner):
         raise VoteRefused(
-            _("Too many votes in the last minute; please slow down."), code="rate_limited",
+            _("Too many votes in the last minute; please slow down."),
+            code="rate_limited",
             status=429,
         )
     try:
         with transaction.atomic():
             return _record(code=code, owner=owner, outcome=outcome, reason=reason)
+    except VoteRefused as exc:
+        if exc.code == "expired":  # the refusal rolled back; record the expiry on its own
+            owner.battles().filter(code=code, state=Battle.State.SERVED).update(
+                state=Battle.State.EXPIRED
+            )
+        raise
     except IntegrityError:
         raise VoteRefused(
             _("This battle already has your vote."), code="already_voted", status=409
@@ -79,7 +86,6 @@ def _record(*, code: str, owner: Owner, outcome: str, reason: str) -> Vote:
         raise VoteRefused(_("This battle was skipped or has expired."), code="closed", status=409)
     now = timezone.now()
     if battle.expires_at <= now:
-        Battle.objects.filter(pk=battle.pk).update(state=Battle.State.EXPIRED)
         raise VoteRefused(_("This battle has expired."), code="expired", status=409)
     if battle.mode == Battle.Mode.LIVE and not _live_complete(battle):
         raise VoteRefused(_("Wait until both answers are complete."), code="not_ready", status=409)
