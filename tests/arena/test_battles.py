@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_next_battle_pairs_two_different_contestants_on_one_question(evaluator: User) -> None:
-    campaign, contestants, _questions = factories.campaign_with_answers()
+    campaign, _contestants, _questions = factories.campaign_with_answers()
     battle = battle_next(campaign=campaign, owner=Owner(user=evaluator))
     assert battle is not None
     assert battle.answer_a.contestant_id != battle.answer_b.contestant_id
@@ -52,7 +52,7 @@ def test_questions_are_not_repeated_for_one_evaluator_until_the_pool_is_empty(
 
 
 def test_pairs_with_fewest_battles_come_first() -> None:
-    campaign, contestants, _q = factories.campaign_with_answers(contestants=3, questions=12)
+    campaign, _contestants, _q = factories.campaign_with_answers(contestants=3, questions=12)
     pairs: Counter[tuple[int, int]] = Counter()
     for _ in range(6):
         owner = Owner(user=factories.UserFactory())
@@ -98,7 +98,7 @@ def test_only_done_unflagged_answers_of_current_config_are_served(evaluator: Use
 
 
 def test_redact_policy_serves_flagged_answers_with_their_redacted_text(evaluator: User) -> None:
-    campaign, contestants, (question,) = factories.campaign_with_answers(
+    campaign, contestants, (_question,) = factories.campaign_with_answers(
         contestants=2, questions=1, identity_policy="redact"
     )
     Answer.objects.filter(contestant=contestants[0]).update(flagged=True)

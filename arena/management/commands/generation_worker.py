@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from arena.celery import app
 from arena.models import Contestant
 from arena.services.answers import contestant_spec
+from models_backend.backends.base import ModelSpec
 
 
 class Command(BaseCommand):
@@ -24,8 +25,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--all-local", action="store_true", help="every active contestant on the vLLM backend"
         )
-        parser.add_argument("--concurrency", type=int, default=settings.ARENA_GENERATION_CONCURRENCY)
+        parser.add_argument(
+            "--concurrency", type=int, default=settings.ARENA_GENERATION_CONCURRENCY
+        )
         parser.add_argument("--no-warm-up", action="store_true", help="start engines lazily")
+        parser.add_argument(
+            "--queue", action="append", default=[], help="also consume this queue (repeat)"
+        )
+        parser.add_argument(
+            "--warm-model",
+            action="append",
+            default=[],
+            help="start a vLLM engine for this model directory before consuming (repeat)",
+        )
         parser.add_argument("--hostname", default=f"gen@{socket.gethostname()}")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,14 +51,18 @@ class Command(BaseCommand):
                     pk__in=[c.pk for c in contestants]
                 )
             )
-        if not contestants:
-            raise CommandError("no contestants to serve: pass --contestant SLUG or --all-local")
-        queues = sorted({c.queue_name for c in contestants})
-        if not options["no_warm_up"]:
+        queues = sorted({c.queue_name for c in contestants} | set(options["queue"]))
+        if not queues:
+            raise CommandError(
+                "nothing to serve: pass --contestant SLUG, --all-local or --queue NAME"
+            )
+        specs = [contestant_spec(c) for c in contestants if c.backend == Contestant.Backend.VLLM]
+        specs += [ModelSpec(backend="vllm", model=path) for path in options["warm_model"]]
+        if specs and not options["no_warm_up"]:
             from models_backend.runtime import warm_up
 
-            self.stdout.write(f"starting engines for {', '.join(c.slug for c in contestants)}")
-            warm_up([contestant_spec(c) for c in contestants])
+            self.stdout.write(f"starting engines for {', '.join(s.model for s in specs)}")
+            warm_up(specs)
         self.stdout.write(f"serving {', '.join(queues)}")
         worker = app.Worker(
             queues=queues,
