@@ -36,13 +36,14 @@ def make_backend(spec: ModelSpec) -> Backend:
     """A new backend for ``spec``. For ``vllm`` this starts an engine: call it once per
     process, on the thread of the event loop that will use it (see ``models_backend.runtime``).
     """
-    if spec.backend == "vllm":
+    kind: str = spec.backend  # a str at run time: specs are built from database rows
+    if kind == "vllm":
         from models_backend.backends.vllm_engine import VllmBackend
 
         return VllmBackend(spec)
-    if spec.backend == "openai":
+    if kind == "openai":
         from models_backend.backends.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(spec)
-    msg = f"unknown backend {spec.backend!r}"
+    msg = f"unknown backend {kind!r}"
     raise ValueError(msg)
