@@ -1,0 +1,359 @@
+"""Rating benchmarks on the public Chatbot Arena battles: ``python -m benchmarks.ratings``.
+
+The 2024-08-14 counts are expanded to one row per battle (1,670,250 rows, random order and
+sides), then timed:
+
+  (a) our Bradley–Terry fit from rows, aggregation included;
+  (b) the full leaderboard: BT + 1000-round cell bootstrap + ranks + matrices, and online Elo;
+  (c) a classic per-row implementation of the same model (logistic regression over rows,
+      bootstrap by resampling rows), a few rounds, reported per round;
+  (d) the ``evalica`` package's Bradley–Terry on the same rows (a dev dependency only).
+
+Each section is a function in ``SECTIONS`` that takes the shared `Context` and returns
+`Timing` rows; a new section (say, a database snapshot) is one more function appended there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Before numpy loads its BLAS: on 129 x 129 matrices threads buy nothing, and on a busy 2-core
+# machine their hand-offs cost more than the maths (measured: a 12 ms fit took 70 ms under load).
+# Rating workers should run the same way. Set the variables yourself to override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+import numpy as np
+import numpy.typing as npt
+from scipy import sparse
+from scipy.optimize import minimize
+from scipy.special import expit
+
+from arena.ranking import (
+    ALPHA,
+    Anchor,
+    aggregate,
+    bootstrap_theta,
+    bt_fit,
+    elo_online,
+    leaderboard,
+    to_ratings,
+)
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+COUNTS_FILE = DATA / "chatbot_arena_20240814_counts.json"
+ANCHOR = ("mixtral-8x7b-instruct-v0.1", 1114.0)
+
+TARGET_FIT_S = 0.3
+TARGET_LEADERBOARD_S = 3.0
+TARGET_BOOTSTRAP_SPEEDUP = 100.0
+TARGET_EVALICA_SPEEDUP = 10.0
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One line of the summary: a measured figure and, where there is one, its target."""
+
+    label: str
+    value: float
+    unit: str
+    target: str = ""
+    ok: bool | None = None
+
+
+@dataclass
+class Context:
+    """Rows shared by all sections, and figures sections hand to later ones."""
+
+    names: list[str]
+    a: IntArray
+    b: IntArray
+    outcome: IntArray
+    repeats: int
+    rounds: int
+    classic_rounds: int
+    seed: int
+    figures: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n_models(self) -> int:
+        return len(self.names)
+
+    @property
+    def anchor(self) -> Anchor:
+        return Anchor(self.names.index(ANCHOR[0]), ANCHOR[1])
+
+
+def expand_rows(seed: int) -> Context:
+    """One row per battle from the per-pair counts, shuffled, sides assigned at random."""
+    raw = json.loads(COUNTS_FILE.read_text())
+    pairs = np.asarray(raw["X"], dtype=np.int64)
+    counts = np.asarray(raw["Y"], dtype=np.int64)
+    per_cell = counts.reshape(-1)
+    first = np.repeat(np.repeat(pairs[:, 0], 4), per_cell)
+    second = np.repeat(np.repeat(pairs[:, 1], 4), per_cell)
+    outcome = np.repeat(np.tile(np.arange(4, dtype=np.int64), pairs.shape[0]), per_cell)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(outcome.size)
+    first, second, outcome = first[order], second[order], outcome[order]
+    swap = rng.random(outcome.size) < 0.5
+    a = np.where(swap, second, first)
+    b = np.where(swap, first, second)
+    # A swapped decisive vote changes which side won; ties and both-bad stay.
+    outcome = np.where(swap & (outcome < 2), 1 - outcome, outcome)
+    return Context(
+        list(raw["models"]), a, b, outcome, repeats=11, rounds=1000, classic_rounds=3, seed=seed
+    )
+
+
+def timed(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median wall time of ``repeats`` calls after one warm-up call, and the last result."""
+    result = function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+# (a) ---------------------------------------------------------------------------------------
+
+
+def section_fit(ctx: Context) -> list[Timing]:
+    def fit_from_rows() -> FloatArray:
+        fit = bt_fit(aggregate(ctx.a, ctx.b, ctx.outcome, ctx.n_models))
+        return to_ratings(fit.theta, fit.component, ctx.anchor)
+
+    seconds, ratings = timed(fit_from_rows, ctx.repeats)
+    ctx.figures["fit_s"] = seconds
+    top = int(np.argmax(ratings))
+    print(f"(a) BT fit from {ctx.a.size:,} rows (aggregation included): {seconds * 1e3:.1f} ms")
+    print(f"    top: {ctx.names[top]} {ratings[top]:.1f}")
+    return [
+        Timing("(a) BT fit from rows", seconds, "s", f"< {TARGET_FIT_S} s", seconds < TARGET_FIT_S)
+    ]
+
+
+# (b) ---------------------------------------------------------------------------------------
+
+
+def section_leaderboard(ctx: Context) -> list[Timing]:
+    def full() -> Any:
+        cells = aggregate(ctx.a, ctx.b, ctx.outcome, ctx.n_models)
+        elo = elo_online(ctx.a, ctx.b, ctx.outcome, ctx.n_models)
+        return leaderboard(
+            cells, ctx.names, rounds=ctx.rounds, seed=ctx.seed, anchor=ANCHOR, online_elo=elo
+        )
+
+    repeats = max(1, ctx.repeats // 2)
+    seconds, board = timed(full, repeats)
+    fit = bt_fit(aggregate(ctx.a, ctx.b, ctx.outcome, ctx.n_models))
+    boot_s, _ = timed(lambda: bootstrap_theta(fit, rounds=ctx.rounds, seed=ctx.seed), repeats)
+    elo_s, _ = timed(lambda: elo_online(ctx.a, ctx.b, ctx.outcome, ctx.n_models), 1)
+    per_round = boot_s / ctx.rounds
+    ctx.figures["bootstrap_round_s"] = per_round
+    print(
+        f"(b) full leaderboard (BT + {ctx.rounds}-round bootstrap + ranks + matrices "
+        f"+ online Elo): {seconds:.2f} s"
+    )
+    print(
+        f"    of which bootstrap {boot_s:.2f} s ({per_round * 1e3:.2f} ms per round), "
+        f"online Elo {elo_s:.2f} s"
+    )
+    for row in board.standings[:3]:
+        print(
+            f"    {row.rank:>3} {row.name:<32} {row.rating:7.1f} "
+            f"[{row.ci_lower:7.1f}, {row.ci_upper:7.1f}]  Elo {row.elo:7.1f}"
+        )
+    return [
+        Timing(
+            "(b) full leaderboard + online Elo",
+            seconds,
+            "s",
+            f"< {TARGET_LEADERBOARD_S} s",
+            seconds < TARGET_LEADERBOARD_S,
+        ),
+        Timing("    our bootstrap, per round", per_round, "s"),
+    ]
+
+
+# (c) ---------------------------------------------------------------------------------------
+
+
+def classic_fit(
+    a: IntArray, b: IntArray, target: FloatArray, n: int, start: FloatArray, alpha: float = ALPHA
+) -> FloatArray:
+    """Logistic regression over rows, as per-row code does it: a sparse +1/-1 design matrix
+    and L-BFGS on the summed cross-entropy (target 1, 0, or 0.5 for ties)."""
+    rows = np.arange(a.size)
+    design = sparse.csr_array(
+        (
+            np.concatenate([np.ones(a.size), -np.ones(a.size)]),
+            (np.concatenate([rows, rows]), np.concatenate([a, b])),
+        ),
+        shape=(a.size, n),
+    )
+
+    def loss(theta: FloatArray) -> tuple[float, FloatArray]:
+        d = design @ theta
+        value = (target * np.logaddexp(0.0, -d) + (1.0 - target) * np.logaddexp(0.0, d)).sum()
+        grad = design.T @ (expit(d) - target) + 2.0 * alpha * theta
+        return float(value + alpha * theta @ theta), np.asarray(grad, dtype=np.float64)
+
+    result = minimize(
+        loss,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 10_000, "gtol": 1e-8, "ftol": 1e-15},
+    )
+    return np.asarray(result.x, dtype=np.float64)
+
+
+def section_classic(ctx: Context) -> list[Timing]:
+    n = ctx.n_models
+    target = np.array([1.0, 0.0, 0.5, 0.5])[ctx.outcome]
+    start = time.perf_counter()
+    theta = classic_fit(ctx.a, ctx.b, target, n, np.zeros(n))
+    fit_s = time.perf_counter() - start
+    ours = bt_fit(aggregate(ctx.a, ctx.b, ctx.outcome, n))
+    gap = np.abs(
+        to_ratings(theta, ours.component, ctx.anchor)
+        - to_ratings(ours.theta, ours.component, ctx.anchor)
+    ).max()
+    rng = np.random.default_rng(ctx.seed)
+    start = time.perf_counter()
+    for _ in range(ctx.classic_rounds):
+        pick = rng.integers(0, ctx.a.size, ctx.a.size)
+        classic_fit(ctx.a[pick], ctx.b[pick], target[pick], n, theta)
+    per_round = (time.perf_counter() - start) / ctx.classic_rounds
+    ours_round = ctx.figures["bootstrap_round_s"]
+    speedup = per_round / ours_round
+    print(
+        f"(c) classic per-row logistic regression: fit {fit_s:.2f} s "
+        f"(max gap to ours {gap:.3f} rating points); bootstrap {per_round:.2f} s per round "
+        f"({ctx.classic_rounds} rounds, warm-started)"
+    )
+    print(f"    per-round bootstrap speed-up, ours vs classic: {speedup:,.0f}x")
+    return [
+        Timing("(c) classic per-row fit", fit_s, "s"),
+        Timing("(c) classic bootstrap, per round", per_round, "s"),
+        Timing(
+            "    bootstrap speed-up per round (c / ours)",
+            speedup,
+            "x",
+            f">= {TARGET_BOOTSTRAP_SPEEDUP:.0f}x",
+            speedup >= TARGET_BOOTSTRAP_SPEEDUP,
+        ),
+    ]
+
+
+# (d) ---------------------------------------------------------------------------------------
+
+
+def section_evalica(ctx: Context) -> list[Timing]:
+    try:
+        import evalica
+    except ImportError:
+        print("(d) evalica is not installed; skipped (pip install evalica)")
+        return []
+    winners = np.array(
+        [evalica.Winner.X, evalica.Winner.Y, evalica.Winner.Draw, evalica.Winner.Draw], dtype=object
+    )[ctx.outcome].tolist()
+
+    def default_call() -> Any:
+        return evalica.bradley_terry(ctx.a, ctx.b, winners, tie_weight=0.5)
+
+    seconds, result = timed(default_call, ctx.repeats)
+
+    def with_index() -> Any:
+        # The index of the first answer, reused: evalica then skips collecting the labels.
+        return evalica.bradley_terry(ctx.a, ctx.b, winners, tie_weight=0.5, index=result.index)
+
+    indexed_s, _ = timed(with_index, ctx.repeats)
+    scores = result.scores.reindex(range(ctx.n_models)).to_numpy(dtype=np.float64)
+    theirs = to_ratings(np.log(scores), np.zeros(ctx.n_models, dtype=np.int64), ctx.anchor)
+    ours = bt_fit(aggregate(ctx.a, ctx.b, ctx.outcome, ctx.n_models))
+    gap = np.abs(theirs - to_ratings(ours.theta, ours.component, ctx.anchor)).max()
+    speedup = seconds / ctx.figures["fit_s"]
+    indexed_speedup = indexed_s / ctx.figures["fit_s"]
+    print(
+        f"(d) evalica {evalica.__version__} bradley_terry on the rows: {seconds * 1e3:.0f} ms "
+        f"({result.iterations} iterations, {result.solver}; max gap to ours "
+        f"{gap:.2f} rating points)"
+    )
+    print(
+        f"    with a prebuilt index: {indexed_s * 1e3:.0f} ms; "
+        f"(a) is {speedup:.0f}x / {indexed_speedup:.0f}x faster"
+    )
+    return [
+        Timing("(d) evalica bradley_terry", seconds, "s"),
+        Timing("(d) evalica, prebuilt index", indexed_s, "s"),
+        Timing(
+            "    (a) speed-up vs evalica (d / a)",
+            speedup,
+            "x",
+            f">= {TARGET_EVALICA_SPEEDUP:.0f}x",
+            speedup >= TARGET_EVALICA_SPEEDUP,
+        ),
+        Timing("    (a) speed-up vs evalica, prebuilt index", indexed_speedup, "x"),
+    ]
+
+
+# Further sections (e.g. (e) a PostgreSQL GROUP BY snapshot) are appended here.
+SECTIONS: list[Callable[[Context], list[Timing]]] = [
+    section_fit,
+    section_leaderboard,
+    section_classic,
+    section_evalica,
+]
+
+
+def print_summary(timings: Sequence[Timing]) -> None:
+    print()
+    print(f"{'measure':<48} {'value':>12}  {'target':<10} ok")
+    print("-" * 76)
+    for t in timings:
+        if t.unit == "s":
+            value = f"{t.value * 1e3:,.1f} ms" if t.value < 1 else f"{t.value:,.2f} s"
+        else:
+            value = f"{t.value:,.0f}x"
+        ok = "" if t.ok is None else ("yes" if t.ok else "NO")
+        print(f"{t.label:<48} {value:>12}  {t.target:<10} {ok}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=11, help="timed repeats after a warm-up")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap rounds for (b)")
+    parser.add_argument("--classic-rounds", type=int, default=3, help="row-bootstrap rounds")
+    args = parser.parse_args(argv)
+    ctx = expand_rows(args.seed)
+    ctx.repeats, ctx.rounds, ctx.classic_rounds = args.repeats, args.rounds, args.classic_rounds
+    print(
+        f"{ctx.a.size:,} battle rows between {ctx.n_models} models; medians of "
+        f"{ctx.repeats} runs after a warm-up unless stated\n"
+    )
+    timings: list[Timing] = []
+    for section in SECTIONS:
+        timings += section(ctx)
+    print_summary(timings)
+    return 0 if all(t.ok is not False for t in timings) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
