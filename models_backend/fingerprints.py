@@ -1,0 +1,1265 @@
+"""Strip chat-template fingerprints and self-identification from a contestant's raw answer.
+
+Contract (DESIGN.md, anonymity invariant 3): ``strip_answer(raw, ...)`` returns the text an
+evaluator may see plus a JSON-serialisable audit report of every change. It is pure (no I/O,
+no Django), deterministic and idempotent: stripping ``result.shown`` again with the same
+options changes nothing. Text outside the artifacts below is never touched.
+
+What counts as code: fenced blocks (``` or ~~~, any indent or ``>`` prefix; a closing fence may
+be followed by template tokens on its line; an unclosed fence runs to the end of the text except
+a final run of template tokens / stop sequences) and inline code spans (CommonMark backtick
+matching, never across a blank line). Every character inside code is kept, except that line
+endings become LF everywhere.
+
+Rules, applied to prose (text outside code) and repeated until nothing changes:
+
+1. Line endings become LF; prose becomes Unicode NFC (kinds ``line_endings``, ``unicode_nfc``).
+2. An echoed prompt (text that opens with a user/system turn) is dropped up to the first
+   assistant-turn marker (``prompt_echo``); without such a marker nothing is dropped.
+3. A hallucinated next turn is cut from its marker to the end (``hallucinated_turn``): a
+   user/system turn marker (``<|im_start|>user``, ``<|start_header_id|>user<|end_header_id|>``,
+   ``<start_of_turn>user``, ``<|user|>``, ``[INST]``, ``USER:``, ``### Instruction:`` ...) that
+   follows an end-of-turn token, or starts a line after some content, or a "user" line glued to
+   the previous sentence (Llama 3 decoded without special tokens). A plain-text label
+   (``User:``) is not cut when the previous line ends with ":" or starts with a speaker label:
+   that is an example dialogue the answer was asked to write.
+4. Special tokens (the caller's plus ``KNOWN_SPECIAL_TOKENS``) are removed by exact string,
+   together with the role word of header sequences (``<|im_start|>assistant``) (``special_token``).
+   Tokens that look like HTML tags (``<s>``, ``</s>``) go only where they are clearly template
+   tokens: in a run with another template token; ``<s>`` at the start of the text unless a later
+   ``</s>`` in mid-prose closes it; ``<s>`` or ``</s>`` at the end unless that ``</s>`` closes an
+   earlier ``<s>word`` (an opener directly followed by text; "the <s> element" only mentions
+   one). Elsewhere they are prose: "use the <s> tag", "<s>$20</s> $15" stay. A plain word in the
+   caller's token list is ignored: it cannot be an unusual string.
+5. At the start (``role_header``, ``whitespace``): role labels (``Assistant:``, ``ASSISTANT:``,
+   ``### Response:`` ... unless later lines start with ``User:``: a dialogue script), a bare
+   ``assistant``/``model`` line (a header decoded without its special tokens), leading blank
+   lines and up to three spaces before the first word. At the end: stop sequences (only there,
+   repeated), dangling role labels, trailing whitespace. Inline: an ``assistant`` role word
+   glued to the end of a sentence ("...2024.assistant\n\nAnything else?").
+6. Self-identification (``identity``; the exact rule heads the Self-identification section): a
+   first-person phrase that names a model family or maker ("I am ChatGPT", "I'm Llama, a model
+   made by Meta", "As an AI developed by OpenAI", "저는 Claude입니다", "Google에서 만든 언어
+   모델입니다"). A neutral mention ("Meta released Llama 3 in 2024", "Gemini는 Google에서 개발한
+   모델입니다") is not one. ``redact`` replaces the span with a neutral phrase ("an AI
+   assistant", "AI 어시스턴트", "[redacted]", or drops a "made by X" clause); ``exclude`` keeps
+   the text and sets ``flagged``. Both list the mentions. Quoted speech ('"I am Claude," said
+   the baker') is a character, not the model, and is left alone.
+
+Length bound: for NFC input (nearly all model output) the shown text is never longer than the
+input, plus at most ``MAX_REDACTION_GROWTH`` characters per ``identity`` change.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Final, Literal
+
+from models_backend.identity_terms import COMMON_WORD_TERMS, KNOWN_IDENTITY_TERMS
+
+__all__ = [
+    "KNOWN_IDENTITY_TERMS",
+    "KNOWN_SPECIAL_TOKENS",
+    "MAX_REDACTION_GROWTH",
+    "StripResult",
+    "strip_answer",
+]
+
+Policy = Literal["redact", "exclude"]
+Change = dict[str, object]
+
+REPORT_VERSION: Final = 1
+_MAX_PASSES: Final = 6
+_MAX_ROUNDS: Final = 4
+_MAX_SENTENCE: Final = 200  # characters searched for the end of a self-description sentence
+
+NEUTRAL_EN: Final = "an AI assistant"
+NEUTRAL_KO: Final = "AI 어시스턴트"
+REDACTED: Final = "[redacted]"
+MAX_REDACTION_GROWTH: Final = max(len(NEUTRAL_EN), len(NEUTRAL_KO), len(REDACTED))
+
+
+@dataclass(frozen=True)
+class StripResult:
+    """The text safe to show, the audit report, and whether an exclude policy flagged it.
+
+    ``report``: ``{"version", "policy", "flagged", "changes": [{"kind", "text", "where", ...}],
+    "identity_mentions": [{"terms", "text", "lang", "redacted"}]}``; ``where`` is "start",
+    "end", "inline" or "all"; identity changes add ``replacement``.
+    """
+
+    shown: str
+    report: dict[str, object]
+    flagged: bool
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Number of recorded changes per kind."""
+        counter: Counter[str] = Counter()
+        changes = self.report.get("changes")
+        if isinstance(changes, list):
+            for change in changes:
+                if isinstance(change, dict):
+                    counter[str(change.get("kind"))] += 1
+        return dict(counter)
+
+
+# The maintained table. Entries ending in ":" are plain-text role labels, stripped only at the
+# start/end of an answer (or where they open a hallucinated turn); all others are special
+# tokens, removed anywhere outside code.
+KNOWN_SPECIAL_TOKENS: Final[dict[str, tuple[str, ...]]] = {
+    "chatml_qwen": ("<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|im_sep|>"),
+    "smollm": ("<|im_start|>", "<|im_end|>", "<|endoftext|>"),
+    "llama2": ("<s>", "</s>", "[INST]", "[/INST]", "<<SYS>>", "<</SYS>>", "<unk>"),
+    "llama3": (
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|start_header_id|>",
+        "<|end_header_id|>",
+        "<|eot_id|>",
+        "<|eom_id|>",
+        "<|python_tag|>",
+        "<|finetune_right_pad_id|>",
+    ),
+    "mistral": (
+        "<s>",
+        "</s>",
+        "<unk>",
+        "[INST]",
+        "[/INST]",
+        "[SYSTEM_PROMPT]",
+        "[/SYSTEM_PROMPT]",
+        "[TOOL_CALLS]",
+        "[AVAILABLE_TOOLS]",
+        "[/AVAILABLE_TOOLS]",
+        "[TOOL_RESULTS]",
+        "[/TOOL_RESULTS]",
+    ),
+    "gemma": ("<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<pad>"),
+    "phi3": ("<|assistant|>", "<|end|>", "<|user|>", "<|system|>", "<|endoftext|>"),
+    "deepseek": (
+        "<｜begin▁of▁sentence｜>",
+        "<｜end▁of▁sentence｜>",
+        "<｜User｜>",
+        "<｜Assistant｜>",
+        "<｜tool▁calls▁begin｜>",
+        "<｜tool▁calls▁end｜>",
+        "<｜tool▁call▁begin｜>",
+        "<｜tool▁call▁end｜>",
+        "<｜tool▁sep｜>",
+        "<｜tool▁outputs▁begin｜>",
+        "<｜tool▁outputs▁end｜>",
+        "<｜tool▁output▁begin｜>",
+        "<｜tool▁output▁end｜>",
+        "<｜fim▁hole｜>",
+        "<｜fim▁begin｜>",
+        "<｜fim▁end｜>",
+        "<｜▁pad▁｜>",
+    ),
+    "command_r": (
+        "<BOS_TOKEN>",
+        "<EOS_TOKEN>",
+        "<|START_OF_TURN_TOKEN|>",
+        "<|END_OF_TURN_TOKEN|>",
+        "<|CHATBOT_TOKEN|>",
+        "<|USER_TOKEN|>",
+        "<|SYSTEM_TOKEN|>",
+        "<|START_RESPONSE|>",
+        "<|END_RESPONSE|>",
+    ),
+    "zephyr": ("<s>", "</s>", "<|assistant|>", "<|user|>", "<|system|>"),
+    "vicuna": ("<s>", "</s>", "USER:", "ASSISTANT:"),
+    "alpaca": ("</s>", "### Instruction:", "### Input:", "### Response:"),
+    "exaone": ("[BOS]", "[|system|]", "[|user|]", "[|assistant|]", "[|endofturn|]"),
+    "solar": ("<s>", "</s>", "### System:", "### User:", "### Assistant:"),
+    "openchat": ("<|end_of_turn|>", "GPT4 Correct User:", "GPT4 Correct Assistant:"),
+}
+
+
+def _by_length(items: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted(set(items), key=lambda s: (-len(s), s)))
+
+
+def _is_label(entry: str) -> bool:
+    return entry.endswith(":")
+
+
+def _is_assistant_label(label: str) -> bool:
+    low = label.lower()
+    return "assistant" in low or "response" in low
+
+
+_TABLE_ENTRIES: Final = frozenset(t for ts in KNOWN_SPECIAL_TOKENS.values() for t in ts)
+_TABLE_TOKENS: Final = frozenset(t for t in _TABLE_ENTRIES if not _is_label(t))
+_ASSISTANT_LABELS: Final = _by_length(
+    {"Assistant:", "assistant:", "ASSISTANT:", "### ASSISTANT:", "### RESPONSE:"}
+    | {t for t in _TABLE_ENTRIES if _is_label(t) and _is_assistant_label(t)}
+)
+_USER_LABELS: Final = _by_length(
+    {"User:", "user:", "USER:", "Human:", "HUMAN:", "### Human:", "### USER:"}
+    | {t for t in _TABLE_ENTRIES if _is_label(t) and not _is_assistant_label(t)}
+)
+_END_TOKENS: Final = frozenset(
+    {
+        "<|im_end|>",
+        "<|endoftext|>",
+        "</s>",
+        "<|eot_id|>",
+        "<|end_of_text|>",
+        "<|eom_id|>",
+        "<end_of_turn>",
+        "<eos>",
+        "<|end|>",
+        "<｜end▁of▁sentence｜>",
+        "<|END_OF_TURN_TOKEN|>",
+        "<EOS_TOKEN>",
+        "<|END_RESPONSE|>",
+        "[|endofturn|]",
+        "<|end_of_turn|>",
+    }
+)
+# Tokens that may sit between an end-of-turn token and the next turn's role marker.
+_TURN_OPENERS: Final = frozenset(
+    {
+        "<s>",
+        "<bos>",
+        "<BOS_TOKEN>",
+        "<|begin_of_text|>",
+        "<｜begin▁of▁sentence｜>",
+        "[BOS]",
+        "<|START_OF_TURN_TOKEN|>",
+    }
+)
+_ASSISTANT_ROLE_TOKENS: Final = frozenset(
+    {"<|assistant|>", "<｜Assistant｜>", "<|CHATBOT_TOKEN|>", "[|assistant|]", "[/INST]"}
+)
+_USER_ROLE_TOKENS: Final = frozenset(
+    {
+        "<|user|>",
+        "<|system|>",
+        "<｜User｜>",
+        "<|USER_TOKEN|>",
+        "<|SYSTEM_TOKEN|>",
+        "[|user|]",
+        "[|system|]",
+        "[INST]",
+        "<<SYS>>",
+        "[SYSTEM_PROMPT]",
+    }
+)
+# fmt: off
+_HTML_TAG_NAMES: Final = frozenset({
+    "a", "b", "big", "br", "code", "del", "div", "em", "hr", "i", "ins", "kbd", "li", "mark",
+    "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "table", "td",
+    "th", "tr", "tt", "u", "ul",
+})
+# fmt: on
+_HTML_TOKEN_RE: Final = re.compile(r"<(/?)([a-z][a-z0-9]*)>")
+
+_USER_ROLES: Final = "user|system|tool|function|ipython|developer|human"
+# Header sequences whose role name sits between or after special tokens; the role word goes too.
+_HEADER_SOURCES: Final = (
+    r"<\|start_header_id\|>[^<>\n]{0,40}?<\|end_header_id\|>",
+    rf"<\|im_start\|>(?:[^\S\n]*(?:assistant|model|{_USER_ROLES})(?!\w))?",
+    r"<start_of_turn>(?:[^\S\n]*(?:model|assistant|user|system)(?!\w))?",
+    r"<\|reserved_special_token_\d+\|>",
+)
+_USER_HEADER_SOURCE: Final = (
+    rf"<\|start_header_id\|>[^\S\n]*(?:{_USER_ROLES})[^\S\n]*<\|end_header_id\|>"
+    rf"|<\|im_start\|>[^\S\n]*(?:{_USER_ROLES})(?!\w)"
+    r"|<start_of_turn>[^\S\n]*(?:user|system)(?!\w)"
+)
+
+
+def _alt(items: Iterable[str]) -> str:
+    return "|".join(re.escape(s) for s in _by_length(items))
+
+
+def _label_source(labels: Iterable[str]) -> str:
+    return "|".join(re.escape(s).replace(r"\ ", r"[^\S\n]*") for s in labels)
+
+
+_ASSISTANT_LABEL_SOURCE: Final = _label_source(_ASSISTANT_LABELS)
+_USER_LABEL_SOURCE: Final = _label_source(_USER_LABELS)
+_SPEAKER_LINE_RE: Final = re.compile(
+    rf"(?:{_ASSISTANT_LABEL_SOURCE}|{_USER_LABEL_SOURCE}"
+    r"|\*\*[^*\n]{1,30}:\*\*|[A-Za-z가-힣][\w .'’-]{0,24}:[^\S\n])"
+)
+_USER_LABEL_RE: Final = re.compile(_USER_LABEL_SOURCE)
+_FIELD_LINE_RE: Final = re.compile(r"[A-Za-z가-힣][\w .'’-]{0,24}:[^\S\n]")
+_ROLE_LINE_RE: Final = re.compile(rf"(?:{_ASSISTANT_LABEL_SOURCE}|{_USER_LABEL_SOURCE})")
+# Raw output that starts with a user/system turn is an echo of the prompt: the answer starts
+# after the first assistant-turn marker.
+_ECHO_START_RE: Final = re.compile(
+    rf"(?:\s|{_alt(_TURN_OPENERS)})*(?:{_USER_HEADER_SOURCE}|{_alt(_USER_ROLE_TOKENS)}"
+    rf"|(?:{_USER_LABEL_SOURCE})(?=\s))"
+)
+_ASSISTANT_MARKER_RE: Final = re.compile(
+    rf"<\|start_header_id\|>[^\S\n]*assistant[^\S\n]*<\|end_header_id\|>"
+    rf"|<\|im_start\|>[^\S\n]*assistant(?!\w)|<start_of_turn>[^\S\n]*model(?!\w)"
+    rf"|{_alt(_ASSISTANT_ROLE_TOKENS)}|(?:{_ASSISTANT_LABEL_SOURCE})"
+)
+
+_LINE_ENDING_RE: Final = re.compile(r"\r\n?")
+_FENCE_RE: Final = re.compile(r"[ \t>]*(?P<fence>`{3,}|~{3,})(?P<rest>[^\n]*)")
+_BACKTICKS_RE: Final = re.compile(r"`+")
+_BLANK_LINE_RE: Final = re.compile(r"\n[ \t]*\n")
+# Blank lines, and up to three spaces before the first word (four would make a code block).
+_LEADING_BLANK_LINES_RE: Final = re.compile(r"(?:[^\S\n]*\n)+| {1,3}(?=\S)")
+_LEADING_WS_RE: Final = re.compile(r"\s+")
+_TRAILING_WS_RE: Final = re.compile(r"\s+\Z")
+_LEAD_LABEL_RE: Final = re.compile(rf"(?:{_ASSISTANT_LABEL_SOURCE})")
+_LATER_USER_LINE_RE: Final = re.compile(rf"\n[^\S\n]*(?:{_USER_LABEL_SOURCE})")
+# A header decoded with skip_special_tokens leaves its role word alone on the first line.
+_LEAD_ROLE_LINE_RE: Final = re.compile(r"(?:assistant|model)[^\S\n]*\n")
+_TRAIL_ASSISTANT_LABEL_RE: Final = re.compile(
+    rf"(?:\A|(?<=\n))[^\S\n]*(?:{_ASSISTANT_LABEL_SOURCE})[^\S\n]*\Z"
+)
+_TRAIL_USER_LABEL_RE: Final = re.compile(
+    rf"(?:\A|(?<=\n))[^\S\n]*(?:{_USER_LABEL_SOURCE})[^\S\n]*\Z"
+)
+_GLUED_PUNCT: Final = r"""[.!?)\]"'*`]"""
+_TRAIL_ROLE_WORD_RE: Final = re.compile(rf"(?:(?<=\n)|(?<={_GLUED_PUNCT}))(?:assistant|user)\Z")
+# Llama 3 decoded without special tokens: "...in 2024.assistant\n\nIs there anything else".
+_GLUED_ASSISTANT_RE: Final = re.compile(rf"(?<={_GLUED_PUNCT})assistant(?=\n)")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    token: re.Pattern[str]
+    run: re.Pattern[str]
+    lead_junk: re.Pattern[str]
+    trail_junk: re.Pattern[str]
+    terminal: re.Pattern[str]
+    fence_rest: re.Pattern[str]
+    cut: re.Pattern[str]
+    stops: tuple[str, ...]
+
+
+@lru_cache(maxsize=64)
+def _compile(extra_tokens: tuple[str, ...], stops: tuple[str, ...]) -> _Compiled:
+    token_source = "|".join((*_HEADER_SOURCES, _alt(_TABLE_TOKENS | set(extra_tokens))))
+    tok = f"(?:{token_source})"
+    stop = f"(?:{_alt(stops)})" if stops else "(?!)"
+    user_mark = (
+        f"(?:{_USER_HEADER_SOURCE}|{_alt(_USER_ROLE_TOKENS)}"
+        rf"|(?:{_USER_LABEL_SOURCE})(?=\s|\Z))"
+    )
+    cut = (
+        rf"(?P<after_end>(?:{_alt(_END_TOKENS)})(?:\s*(?:{_alt(_TURN_OPENERS)}))*\s*)"
+        rf"(?P<m1>{user_mark})"
+        rf"|^[^\S\n]*(?P<m2>{user_mark})"
+        rf"|(?P<m3>{_USER_HEADER_SOURCE})"
+        rf"|(?<={_GLUED_PUNCT})(?P<m4>user)(?=\n)"
+    )
+    return _Compiled(
+        token=re.compile(tok),
+        run=re.compile(rf"{tok}(?:\s*{tok})*"),
+        lead_junk=re.compile(rf"(?:\s|{tok}|{_ASSISTANT_LABEL_SOURCE})*"),
+        trail_junk=re.compile(
+            rf"(?:\s|{tok}|{stop}|{_ASSISTANT_LABEL_SOURCE}|{_USER_LABEL_SOURCE})*"
+        ),
+        terminal=re.compile(rf"(?:{tok}|{stop})(?:\s*(?:{tok}|{stop}))*\s*\Z"),
+        fence_rest=re.compile(rf"[^\S\n]*(?:{tok}|{stop})(?:\s*(?:{tok}|{stop}))*[^\S\n]*"),
+        cut=re.compile(cut, re.MULTILINE),
+        stops=_by_length(stops),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Segmentation: code is kept verbatim, everything else is prose.
+
+
+@dataclass
+class _Seg:
+    code: bool
+    text: str
+
+
+def _split_inline(chunk: str) -> list[_Seg]:
+    """Split prose into prose and inline code spans (CommonMark backtick-run matching)."""
+    runs = [(m.start(), m.end()) for m in _BACKTICKS_RE.finditer(chunk)]
+    if len(runs) < 2:
+        return [_Seg(False, chunk)]
+    blanks = [m.start() for m in _BLANK_LINE_RE.finditer(chunk)]
+    following: list[int] = [-1] * len(runs)
+    last_of_length: dict[int, int] = {}
+    for k in range(len(runs) - 1, -1, -1):
+        length = runs[k][1] - runs[k][0]
+        following[k] = last_of_length.get(length, -1)
+        last_of_length[length] = k
+    out: list[_Seg] = []
+    pos = 0
+    k = 0
+    while k < len(runs):
+        opener_start, opener_end = runs[k]
+        j = following[k]
+        if j != -1:
+            b = bisect.bisect_left(blanks, opener_end)
+            if b < len(blanks) and blanks[b] < runs[j][0]:
+                j = -1
+        if j == -1:
+            k += 1
+            continue
+        out.append(_Seg(False, chunk[pos:opener_start]))
+        out.append(_Seg(True, chunk[opener_start : runs[j][1]]))
+        pos = runs[j][1]
+        k = j + 1
+    out.append(_Seg(False, chunk[pos:]))
+    return out
+
+
+def _append(segs: list[_Seg], seg: _Seg) -> None:
+    if not seg.text:
+        return
+    if segs and not segs[-1].code and not seg.code:
+        segs[-1].text += seg.text
+    else:
+        segs.append(seg)
+
+
+def _segment(text: str, ctx: _Compiled) -> list[_Seg]:
+    """Split text into alternating prose and code segments (fenced blocks, inline spans)."""
+    segs: list[_Seg] = []
+    prose_start = 0
+    fence: tuple[str, int, int] | None = None  # (char, length, start of the opening line)
+    pos = 0
+    n = len(text)
+    while pos < n:
+        newline = text.find("\n", pos)
+        line_end = n if newline < 0 else newline
+        m = _FENCE_RE.fullmatch(text, pos, line_end)
+        if fence is None:
+            if m and not (m["fence"][0] == "`" and "`" in m["rest"]):
+                for seg in _split_inline(text[prose_start:pos]):
+                    _append(segs, seg)
+                fence = (m["fence"][0], len(m["fence"]), pos)
+        elif m and m["fence"][0] == fence[0] and len(m["fence"]) >= fence[1]:
+            rest = m["rest"]
+            code_end = -1
+            if not rest.strip():
+                code_end = line_end
+            elif ctx.fence_rest.fullmatch(rest):
+                code_end = m.start("rest")
+            if code_end >= 0:
+                _append(segs, _Seg(True, text[fence[2] : code_end]))
+                prose_start = code_end
+                fence = None
+        pos = line_end + 1
+    if fence is None:
+        for seg in _split_inline(text[prose_start:]):
+            _append(segs, seg)
+        return segs
+    # Unclosed fence: it runs to the end, but a final run of template tokens / stop sequences
+    # is where generation stopped, not code.
+    start = fence[2]
+    first_newline = text.find("\n", start)
+    tail = None if first_newline < 0 else ctx.terminal.search(text, first_newline)
+    if tail is None:
+        _append(segs, _Seg(True, text[start:]))
+    else:
+        _append(segs, _Seg(True, text[start : tail.start()]))
+        _append(segs, _Seg(False, text[tail.start() :]))
+    return segs
+
+
+def _join(segs: list[_Seg]) -> str:
+    return "".join(s.text for s in segs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Template artifacts.
+
+
+def _record(changes: list[Change], kind: str, text: str, where: str) -> None:
+    if text:
+        changes.append({"kind": kind, "text": text, "where": where})
+
+
+def _normalise_prose(segs: list[_Seg], changes: list[Change]) -> None:
+    for seg in segs:
+        if seg.code:
+            continue
+        normal = unicodedata.normalize("NFC", seg.text)
+        if normal == seg.text:
+            continue
+        # Record only the stretch that changed, not the whole prose.
+        head = 0
+        limit = min(len(normal), len(seg.text))
+        while head < limit and normal[head] == seg.text[head]:
+            head += 1
+        tail = 0
+        while tail < limit - head and normal[len(normal) - 1 - tail] == seg.text[-1 - tail]:
+            tail += 1
+        changes.append(
+            {
+                "kind": "unicode_nfc",
+                "text": seg.text[head : len(seg.text) - tail],
+                "where": "inline",
+                "to": normal[head : len(normal) - tail],
+            }
+        )
+        seg.text = normal
+
+
+def _cut_prompt_echo(segs: list[_Seg], changes: list[Change]) -> None:
+    """Drop an echoed prompt: text that opens with a user/system turn, up to and including the
+    first assistant-turn marker (the answer follows it). Without such a marker, keep all."""
+    if not segs or segs[0].code or not _ECHO_START_RE.match(segs[0].text):
+        return
+    for i, seg in enumerate(segs):
+        if seg.code:
+            continue
+        marker = _ASSISTANT_MARKER_RE.search(seg.text)
+        if marker is not None:
+            end = len(seg.text) - len(seg.text[marker.end() :].lstrip())
+            _record(changes, "prompt_echo", _join(segs[:i]) + seg.text[:end], "start")
+            seg.text = seg.text[end:]
+            del segs[:i]
+            return
+
+
+def _cut_hallucinated_turn(segs: list[_Seg], ctx: _Compiled, changes: list[Change]) -> None:
+    """Cut from the first marker that opens a next (user/system) turn to the end."""
+    prefix = ""
+    for i, seg in enumerate(segs):
+        if seg.code:
+            prefix += seg.text
+            continue
+        for m in ctx.cut.finditer(seg.text):
+            group = next(g for g in ("m1", "m2", "m3", "m4") if m[g] is not None)
+            start = m.start(group)
+            before = prefix + seg.text[: m.start()]
+            if not before.strip():
+                continue
+            if group == "m2":
+                line_prefix = prefix + seg.text[:start]
+                if not line_prefix.rstrip(" \t").endswith("\n"):
+                    continue
+                if _USER_LABEL_RE.fullmatch(m[group]) and (
+                    _looks_like_dialogue(line_prefix) or _looks_like_field_list(seg.text, start)
+                ):
+                    continue
+            _record(changes, "hallucinated_turn", seg.text[start:] + _join(segs[i + 1 :]), "end")
+            seg.text = seg.text[:start]
+            del segs[i + 1 :]
+            return
+        prefix += seg.text
+
+
+def _looks_like_dialogue(prefix: str) -> bool:
+    """True when the line before a plain "User:" label introduces or continues a dialogue."""
+    previous = prefix.rstrip().rsplit("\n", 1)[-1].strip()
+    return previous.endswith(":") or bool(_SPEAKER_LINE_RE.match(previous))
+
+
+def _looks_like_field_list(text: str, start: int) -> bool:
+    """True when the line after "User: ..." is another "Name: ..." line that is no role label,
+    as in "User: can read\nAdmin: can write"."""
+    newline = text.find("\n", start)
+    if newline < 0:
+        return False
+    following = text[newline + 1 :].lstrip("\n").split("\n", 1)[0].strip()
+    return bool(_FIELD_LINE_RE.match(following)) and not _ROLE_LINE_RE.match(following)
+
+
+def _html_tag(token: str) -> tuple[str, bool] | None:
+    m = _HTML_TOKEN_RE.fullmatch(token)
+    if m is None or m[2] not in _HTML_TAG_NAMES:
+        return None
+    return m[2], m[1] == "/"
+
+
+def _has_mid_prose_closer(segs: list[_Seg], i: int, pos: int, tag: str, ctx: _Compiled) -> bool:
+    """Whether a later ``</tag>`` in prose is followed by more content (so it closes HTML)."""
+    closer = f"</{tag}>"
+    last = len(segs) - 1
+    for j in range(i, len(segs)):
+        seg = segs[j]
+        if seg.code:
+            continue
+        start = pos if j == i else 0
+        at = seg.text.find(closer, start)
+        while at >= 0:
+            rest = seg.text[at + len(closer) :]
+            if j != last or not ctx.trail_junk.fullmatch(rest):
+                return True
+            at = seg.text.find(closer, at + 1)
+    return False
+
+
+def _remove_tokens(segs: list[_Seg], ctx: _Compiled, changes: list[Change]) -> None:
+    """Remove special-token runs from prose, keeping HTML-like ``<s>``/``</s>`` in prose."""
+    last = len(segs) - 1
+    open_tags: Counter[str] = Counter()
+    for i, seg in enumerate(segs):
+        if seg.code:
+            continue
+        text = seg.text
+        out: list[str] = []
+        pos = 0
+        leading = i == 0  # nothing but template junk seen so far
+        while True:
+            m = ctx.run.search(text, pos)
+            if m is None:
+                break
+            out.append(text[pos : m.start()])
+            leading = leading and ctx.lead_junk.fullmatch(out[-1]) is not None
+            at_start = leading
+            at_end = i == last and ctx.trail_junk.fullmatch(text, m.end()) is not None
+            found = list(ctx.token.finditer(text, m.start(), m.end()))
+            tokens = [t.group() for t in found]
+            has_other = any(_html_tag(t) is None for t in tokens)
+            kept: list[str] = []
+            for t in found:
+                html = _html_tag(t.group())
+                if html is None:
+                    continue
+                tag, closer = html
+                if has_other:
+                    continue
+                if closer:
+                    # "<s>old</s>" closes an HTML element; "with </s> as usual" mentions one.
+                    if open_tags[tag] > 0 and not text[t.start() - 1 : t.start()].isspace():
+                        open_tags[tag] -= 1
+                        kept.append(t.group())
+                    elif not at_end:
+                        kept.append(t.group())
+                elif not at_end and not (
+                    at_start and not _has_mid_prose_closer(segs, i, m.end(), tag, ctx)
+                ):
+                    if text[t.end() : t.end() + 1].strip():
+                        open_tags[tag] += 1
+                    kept.append(t.group())
+            end = m.end()
+            if kept:
+                spaced = any(c.isspace() for c in m.group())
+                replacement = (" " if spaced else "").join(kept)
+                if replacement == m.group():
+                    out.append(replacement)
+                    pos = end
+                    continue
+            else:
+                if at_start:
+                    # Whitespace after a leading header is template whitespace too.
+                    end = len(text) - len(text[end:].lstrip())
+                left = next((o[-1] for o in reversed(out) if o), _previous_char(segs, i))
+                if left in (" ", "\t"):
+                    # "a <tok> b" becomes "a b", not "a  b".
+                    while text[end : end + 1] in (" ", "\t"):
+                        end += 1
+                right = text[end : end + 1] or _next_char(segs, i)
+                replacement = _separator(left, right, m.group(), tokens)
+            where = "start" if at_start else "end" if at_end else "inline"
+            _record(changes, "special_token", text[m.start() : end], where)
+            out.append(replacement)
+            pos = end
+        out.append(text[pos:])
+        seg.text = "".join(out)
+
+
+def _previous_char(segs: list[_Seg], i: int) -> str:
+    return segs[i - 1].text[-1:] if i > 0 else ""
+
+
+def _next_char(segs: list[_Seg], i: int) -> str:
+    return segs[i + 1].text[:1] if i + 1 < len(segs) else ""
+
+
+def _separator(left: str, right: str, removed: str, tokens: list[str]) -> str:
+    """What replaces a removed token run so that the words around it do not fuse."""
+    if not left or not right or left.isspace() or right.isspace():
+        return ""
+    if "\n" in removed or any(t in _END_TOKENS for t in tokens):
+        return "\n"
+    if any(c.isspace() for c in removed):
+        return " "
+    return ""
+
+
+def _strip_leading(segs: list[_Seg], changes: list[Change]) -> None:
+    if not segs or segs[0].code:
+        return
+    seg = segs[0]
+    removed_artifact = False
+    while True:
+        label = _LEAD_LABEL_RE.match(seg.text) or _LEAD_ROLE_LINE_RE.match(seg.text)
+        if label and _LATER_USER_LINE_RE.search(seg.text, label.end()):
+            # "Assistant: Hi\nUser: ..." is a dialogue the answer writes, not a leaked header.
+            label = None
+        if label and label.end() > 0:
+            _record(changes, "role_header", label.group(), "start")
+            seg.text = seg.text[label.end() :]
+            removed_artifact = True
+            continue
+        ws = (_LEADING_WS_RE if removed_artifact else _LEADING_BLANK_LINES_RE).match(seg.text)
+        if ws:
+            _record(changes, "whitespace", ws.group(), "start")
+            seg.text = seg.text[ws.end() :]
+            continue
+        return
+
+
+def _strip_trailing(segs: list[_Seg], ctx: _Compiled, changes: list[Change]) -> None:
+    if not segs or segs[-1].code:
+        return
+    seg = segs[-1]
+    while True:
+        text = seg.text
+        ws = _TRAILING_WS_RE.search(text)
+        if ws:
+            _record(changes, "whitespace", ws.group(), "end")
+            seg.text = text[: ws.start()]
+            continue
+        stop = next((s for s in ctx.stops if text.endswith(s)), None)
+        if stop is not None:
+            _record(changes, "stop_sequence", stop, "end")
+            seg.text = text[: -len(stop)]
+            continue
+        m = _TRAIL_ASSISTANT_LABEL_RE.search(text) or _TRAIL_ROLE_WORD_RE.search(text)
+        if m:
+            _record(changes, "role_header", m.group(), "end")
+            seg.text = text[: m.start()]
+            continue
+        m = _TRAIL_USER_LABEL_RE.search(text)
+        if m and text[: m.start()].strip():
+            _record(changes, "hallucinated_turn", m.group(), "end")
+            seg.text = text[: m.start()]
+            continue
+        return
+
+
+def _remove_glued_roles(segs: list[_Seg], changes: list[Change]) -> None:
+    for seg in segs:
+        if seg.code:
+            continue
+        for m in _GLUED_ASSISTANT_RE.finditer(seg.text):
+            _record(changes, "role_header", m.group(), "inline")
+        seg.text = _GLUED_ASSISTANT_RE.sub("", seg.text)
+
+
+def _template_pass(text: str, ctx: _Compiled, changes: list[Change]) -> str:
+    segs = _segment(text, ctx)
+    _normalise_prose(segs, changes)
+    _cut_prompt_echo(segs, changes)
+    _cut_hallucinated_turn(segs, ctx, changes)
+    _remove_tokens(segs, ctx, changes)
+    _remove_glued_roles(segs, changes)
+    _strip_leading(segs, changes)
+    _strip_trailing(segs, ctx, changes)
+    return _join(segs)
+
+
+def _strip_templates(text: str, ctx: _Compiled, changes: list[Change]) -> str:
+    for _ in range(_MAX_PASSES):
+        new = _template_pass(text, ctx, changes)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# Self-identification.
+#
+# Rule: a mention counts only inside a first-person self-description —
+#   English: a cue ("I am", "I'm", "I was", "I've been", "you're talking to", "my name is",
+#   "call me", "I go by", "my creators are", or a clause-initial "as") followed, within the
+#   same clause, by a chain of words drawn only from a small self-description vocabulary
+#   ("a large language model", "called", "version of", "made by", "trained by", "based on",
+#   "from" ...) and identity terms. "As ..." also needs an AI noun or a following ", I".
+#   Korean: a first-person subject (저는/제가/나는/제 이름은 ...) with, in the same sentence, a
+#   term followed by a copula (입니다/이에요/이며/라고 ...) or by a maker particle and a creation
+#   verb (에서 개발한, 가 만든, 에 의해 훈련되었습니다); or, with no subject, a sentence that
+#   opens with "<maker>에서 만든 ..." and ends in "<AI noun>입니다", or a greeting followed by
+#   "<term>입니다".
+# Anything else — "Meta released Llama 3", "I think Claude is good", "Gemini는 Google에서 개발한
+# 모델입니다" — is a neutral mention and left alone.
+
+_TERM_PART_RE: Final = re.compile(r"[^\W_]+|[^\w\s_-]")
+_WORD_RE: Final = re.compile(r"\w+")
+_TRAILING_THE_RE: Final = re.compile(r"\bthe[^\S\n]+\Z", re.IGNORECASE)
+_INDEFINITE_ARTICLE_RE: Final = re.compile(r"\ban?[^\S\n]+\Z", re.IGNORECASE)
+_FIRST_WORD_RE: Final = re.compile(r"[^\W\d_]+")
+_COMMON_WORDS: Final = frozenset(t.casefold() for t in COMMON_WORD_TERMS)
+_KO_ADNOMINAL_RE: Final = re.compile(r"[한된든진][^\S\n]*\Z")
+_HANGUL: Final = "가-힣"
+_HANGUL_END_RE: Final = re.compile(f"[{_HANGUL}]$")
+_KO_PARTICLE_AHEAD: Final = (
+    "가|이|은|는|을|를|의|에|와|과|로|으로|도|만|입|예요|야|라|랑|팀|사|처럼|보다|께|기반|계열|모델"
+)
+_VARIANT: Final = (
+    r"(?:[ _-]?v?\d+(?:\.\d+)*[a-z]?(?:[-_]?\d+(?:\.\d+)?[a-z]?)*"
+    r"|[-_][a-z]+\d*"
+    r"|[^\S\n]?\+"
+    r"|[^\S\n]+(?:sonnet|opus|haiku|instruct|chat|pro|flash|ultra|nano|mini|turbo|plus|large"
+    r"|small|medium|coder|vision|omni|max|lite|preview|thinking|reasoner|nemo|cloud|ai|team"
+    r"|research|labs?|inc\.?|corp(?:oration)?\.?|platforms|deepmind)(?![A-Za-z0-9]))*+"
+)
+_DESC_WORDS: Final = (
+    "a|an|the|this|ai|a\\.i\\.|artificial|intelligence|large|small|big|language|llm|llms|model"
+    "|models|assistant|chatbot|chat|bot|helpful|friendly|conversational|virtual|digital"
+    "|multimodal|multilingual|open|open-source|open-weight|open-weights|source|generative"
+    "|instruction-tuned|instruct|instruction|tuned|text-based|neural|network|system|program"
+    "|agent|version|variant|family|series|member|product|creation|one|of|latest|new|newest"
+    "|advanced|powerful|just|simply|actually|really|also|here|your|personal|research|lab"
+    "|called|named|known|as|team|company|researchers|engineers|developers|architecture"
+    "|technology|platform|edition|release|iteration|generation|checkpoint"
+)
+_LINK_VERBS: Final = (
+    "made|developed|created|trained|built|designed|programmed|released|fine-tuned|finetuned"
+    "|pre-trained|pretrained|engineered|produced|owned|maintained|operated|powered|provided"
+    "|launched|published|introduced|brought|derived|distilled|based"
+)
+_LINK_WORDS: Final = f"{_LINK_VERBS}|by|on|upon|from|at|to|you"
+_LINK_PHRASE_RE: Final = re.compile(
+    rf"\b(?:(?:{_LINK_VERBS})(?:[^\S\n]+to[^\S\n]+you)?[^\S\n]+(?:by|on|upon|from|at)"
+    r"|from|at|by)\b",
+    re.IGNORECASE,
+)
+_AI_NOUN_RE: Final = re.compile(
+    r"\b(?:ai|a\.i\.|assistant|model|llm|chatbot|bot|language)\b", re.IGNORECASE
+)
+_EN_CUES: Final = (
+    r"(?P<cop>\bI[^\S\n]+am\b|\bI['’]m\b|\bI[^\S\n]+was\b|\bI['’]ve[^\S\n]+been\b"
+    r"|\bI[^\S\n]+have[^\S\n]+been\b"
+    r"|\byou(?:['’]re|[^\S\n]+are)[^\S\n]+(?:talking|chatting|speaking)[^\S\n]+(?:to|with)\b)"
+    r"|(?P<name>\bmy[^\S\n]+name(?:[^\S\n]+is|['’]s)\b|\bcall[^\S\n]+me\b"
+    r"|\bI[^\S\n]+go[^\S\n]+by\b|\bI[^\S\n]+belong[^\S\n]+to\b"
+    r"|\brefer[^\S\n]+to[^\S\n]+me[^\S\n]+as\b)"
+    r"|(?P<poss>\bmy[^\S\n]+(?:creators?|developers?|makers?|parent[^\S\n]+company|company"
+    r"|authors?|trainers?|builders?|designers?|origins?)"
+    r"(?:[^\S\n]+(?:is|are|was|were|include|includes))?\b)"
+    r"|(?P<as>(?:^|(?<=[\n(\[\"'“])|(?<=[.!?;:,(\-*>\"'“][^\S\n]))as\b)"
+)
+_SEP: Final = r"(?:[^\S\n]*[,(\u2013\u2014\"“”‘][^\S\n]*|[^\S\n]+)"
+_CHAIN_SEPARATORS: Final = ' \t,(\u2013\u2014"“”‘'
+_EN_SENTENCE_END_RE: Final = re.compile(r"[.!?](?=\s|\Z)|\n")
+_AFTER_AS_RE: Final = re.compile(r"[^\S\n]*,[^\S\n]*(?:I|my|me)\b")
+
+_KO_SELF_RE: Final = re.compile(
+    rf"(?<![{_HANGUL}A-Za-z0-9])(?:저는|저도|제가|나는|내가|저[^\S\n]*역시|저[^\S\n]*또한"
+    rf"|제[^\S\n]*이름은|내[^\S\n]*이름은|저의[^\S\n]*이름은|저를)(?![{_HANGUL}])"
+)
+_KO_SENTENCE_END_RE: Final = re.compile(r"[!?。\n]|\.(?!\d)")
+_KO_COPULA: Final = (
+    r"입니다|이에요|예요|이야|야(?![가-힣])|이라고|라고|라는|이라는|이며|이고|이자|으로서|로서"
+    r"|랍니다|이랍니다|입니당|임(?![가-힣])|이죠|죠|이지요"
+)
+_KO_DESC: Final = (
+    r"(?:[^\S\n]*(?:기반|계열|의|AI|인공지능|대규모|대형|언어|모델|어시스턴트|챗봇|비서"
+    r"|시리즈|버전)){0,5}?"
+)
+_KO_CREATE: Final = (
+    r"(?:개발|만들|만든|만들어|훈련|학습|제작|설계|구축|창조|출시|공개|생성|트레이닝"
+    r"|파인[^\S\n]*튜닝|미세[^\S\n]*조정)[가-힣]*"
+)
+_KO_MAKER_TAIL: Final = (
+    r"[^\S\n]*(?:에[^\S\n]*의해서?|에서는|에서|이|가|의|팀이|팀에서|팀의|사가|사에서|사의"
+    r"|연구원이|연구원에서|연구소에서)[^\S\n]*" + _KO_CREATE + r"[^\S\n]*"
+    r"|[^\S\n]*기반(?:의|으로|인)?[^\S\n]*"
+)
+_KO_NAME_TAIL_RE: Final = re.compile(rf"{_KO_DESC}(?=[^\S\n]*(?:{_KO_COPULA}))")
+_KO_MAKER_TAIL_RE: Final = re.compile(_KO_MAKER_TAIL)
+_KO_PREDICATE_RE: Final = re.compile(rf"(?:{_KO_COPULA}|되었|됐|졌|되어|돼|되었습니다)")
+_KO_PASSIVE_RE: Final = re.compile(r"(?:되었|됐|졌|되어|돼)")
+_KO_SENTENCE_START: Final = r"(?:^|(?<=[.!?。\n])|(?<=[.!?。][^\S\n]))[^\S\n]*"
+_KO_GREETING: Final = r"(?:안녕하세요|안녕|반갑습니다|반가워요|네|예)[!,.~]*[^\S\n]*"
+_KO_AI_COPULA_RE: Final = re.compile(
+    r"[^.!?\n]{0,40}?(?:AI|인공지능|어시스턴트|언어[^\S\n]*모델|모델|챗봇|비서|LLM)[^\S\n]*"
+    r"(?:입니다|이에요|예요|이야|임(?![가-힣])|이죠|이랍니다|랍니다)"
+)
+_KO_CALLED_RE: Final = re.compile(
+    r"[^\S\n]*(?:이라고|라고)[^\S\n]*(?:합니다|해요|불러|부릅니다|불립니다)"
+)
+
+# Caller terms that would match our own neutral replacements are ignored, or redaction would
+# never reach a fixed point.
+_NEUTRAL_WORDS: Final = frozenset(
+    {
+        "ai",
+        "a.i.",
+        "assistant",
+        "an ai assistant",
+        "ai assistant",
+        "model",
+        "redacted",
+        "[redacted]",
+        "어시스턴트",
+        "ai 어시스턴트",
+        "chatbot",
+        "llm",
+        "language model",
+        "the",
+        "an",
+        "i",
+        "me",
+        "my",
+    }
+)
+
+
+def _term_source(term: str) -> str:
+    return r"[\s_-]*".join(re.escape(p) for p in _TERM_PART_RE.findall(term))
+
+
+def _latin_term_source(term: str) -> str:
+    source = _term_source(term)
+    if term in COMMON_WORD_TERMS:
+        # "solar", "zephyr", "gemini" are words too: as a model name they are capitalised.
+        return f"(?-i:{source[0]}){source[1:]}"
+    return source
+
+
+def _is_common_noun_use(text: str, term: re.Match[str]) -> bool:
+    """ "I am a Gemini" (zodiac), "I am a Falcon" (a poem): an article makes it a noun."""
+    first = _FIRST_WORD_RE.match(term.group())
+    return (
+        first is not None
+        and first.group().casefold() in _COMMON_WORDS
+        and _INDEFINITE_ARTICLE_RE.search(text, max(0, term.start() - 4), term.start()) is not None
+    )
+
+
+@dataclass(frozen=True)
+class _IdentityPatterns:
+    term: re.Pattern[str]
+    english: re.Pattern[str]
+    ko_start: re.Pattern[str]
+
+
+@lru_cache(maxsize=64)
+def _identity_patterns(extra_terms: tuple[str, ...]) -> _IdentityPatterns:
+    terms = _by_length({*KNOWN_IDENTITY_TERMS, *extra_terms})
+    hangul = [t for t in terms if _HANGUL_END_RE.search(t)]
+    latin = [t for t in terms if not _HANGUL_END_RE.search(t)]
+    latin_alt = "|".join(_latin_term_source(t) for t in latin)
+    hangul_alt = "|".join(_term_source(t) for t in hangul) or "(?!)"
+    term = (
+        rf"(?<![^\W_])(?:(?:{latin_alt}){_VARIANT}(?![A-Za-z0-9])(?:['’]s)?"
+        rf"|(?:{hangul_alt})(?=[^{_HANGUL}]|\Z|{_KO_PARTICLE_AHEAD}))"
+    )
+    token = rf"(?>{term}|(?:{_DESC_WORDS}|{_LINK_WORDS})(?![\w'’-]))"
+    english = rf"(?:{_EN_CUES})(?P<chain>(?:{_SEP}{token}){{1,16}}+)"
+    ko_start = rf"{_KO_SENTENCE_START}(?P<greet>{_KO_GREETING})?(?P<term>{term})"
+    return _IdentityPatterns(
+        term=re.compile(term, re.IGNORECASE),
+        english=re.compile(english, re.IGNORECASE | re.MULTILINE),
+        ko_start=re.compile(ko_start, re.IGNORECASE | re.MULTILINE),
+    )
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int
+    end: int
+    replacement: str
+    phrase: str
+    terms: tuple[str, ...]
+    lang: str
+
+
+class _Terms:
+    """Every identity-term match in a text, found once and looked up by position."""
+
+    def __init__(self, text: str, pattern: re.Pattern[str]) -> None:
+        self.matches = list(pattern.finditer(text))
+        self.starts = [m.start() for m in self.matches]
+
+    def within(self, start: int, end: int) -> list[re.Match[str]]:
+        first = bisect.bisect_left(self.starts, start)
+        last = bisect.bisect_left(self.starts, end)
+        return [m for m in self.matches[first:last] if m.end() <= end]
+
+
+def _english_spans(text: str, pat: _IdentityPatterns, found: _Terms) -> list[_Span]:
+    spans: list[_Span] = []
+    for m in pat.english.finditer(text):
+        if _inside_quotation(text, m.start()):
+            continue
+        chain_start, chain_end = m.span("chain")
+        terms = [
+            t for t in found.within(chain_start, chain_end) if not _is_common_noun_use(text, t)
+        ]
+        link = _LINK_PHRASE_RE.search(text, chain_start, chain_end)
+        cue = next(g for g in ("cop", "name", "poss", "as") if m[g] is not None)
+        if cue == "as" and not (
+            _AI_NOUN_RE.search(text, chain_start, chain_end) or _AFTER_AS_RE.match(text, chain_end)
+        ):
+            continue
+        if terms:
+            spans.append(_chain_span(text, m, cue, terms, link))
+        elif link is None:
+            continue
+        # The rest of a first-person self-description sentence is about the model too:
+        # "I am a model trained by researchers from ... (LMSYS)".
+        limit = min(len(text), chain_end + _MAX_SENTENCE)
+        sentence_end = _EN_SENTENCE_END_RE.search(text, chain_end, limit)
+        stop = sentence_end.start() if sentence_end else limit
+        for t in found.within(chain_end, stop):
+            if _is_common_noun_use(text, t):
+                continue
+            start = _absorb_article(text, t.start(), chain_end)
+            phrase = text[m.start() : t.end()]
+            spans.append(_Span(start, t.end(), REDACTED, phrase, (t.group(),), "en"))
+    return spans
+
+
+def _inside_quotation(text: str, pos: int) -> bool:
+    """Whether ``pos`` is inside quoted speech in its paragraph: '"I am Claude," he said.' is a
+    character in a story, not the model speaking."""
+    start = text.rfind("\n\n", 0, pos) + 1
+    if text.count('"', start, pos) % 2:
+        return True
+    return text.rfind("“", start, pos) > text.rfind("”", start, pos)
+
+
+def _chain_span(
+    text: str,
+    m: re.Match[str],
+    cue: str,
+    terms: list[re.Match[str]],
+    link: re.Match[str] | None,
+) -> _Span:
+    """The span to replace in "<cue> <chain of self-description words and terms>"."""
+    chain_start, chain_end = m.span("chain")
+    chain = text[chain_start:chain_end]
+    content_start = chain_start + len(chain) - len(chain.lstrip(_CHAIN_SEPARATORS))
+    last = terms[-1].end()
+    tail = text[last:chain_end]
+    # "... based on the GPT-4 architecture" ends with the chain; "Claude, the model you ..."
+    # ends at the term.
+    end = chain_end if tail.strip() and "," not in tail and "(" not in tail else last
+    end = _balance_parenthesis(text, content_start, end)
+    names = tuple(t.group() for t in terms)
+    phrase = text[m.start() : end]
+    if cue in ("name", "poss"):
+        start = _absorb_article(text, terms[0].start(), content_start)
+        return _Span(start, end, REDACTED, phrase, names, "en")
+    if link is None or terms[0].start() < link.start():
+        return _Span(content_start, end, NEUTRAL_EN, phrase, names, "en")
+    pre = text[content_start : link.start()].rstrip(_CHAIN_SEPARATORS)
+    if pre:
+        # "a large language model trained by Google" -> "a large language model".
+        return _Span(content_start + len(pre), end, "", phrase, names, "en")
+    start = _absorb_article(text, terms[0].start(), content_start)
+    return _Span(start, end, REDACTED, phrase, names, "en")
+
+
+def _absorb_article(text: str, start: int, floor: int) -> int:
+    before = text[floor:start]
+    m = _TRAILING_THE_RE.search(before)
+    return floor + m.start() if m else start
+
+
+def _balance_parenthesis(text: str, start: int, end: int) -> int:
+    if text.count("(", start, end) > text.count(")", start, end):
+        close = text.find(")", end)
+        newline = text.find("\n", end)
+        if close >= 0 and (newline < 0 or close < newline):
+            return close + 1
+    return end
+
+
+def _sentence_end(text: str, start: int) -> int:
+    limit = min(len(text), start + _MAX_SENTENCE)
+    m = _KO_SENTENCE_END_RE.search(text, start, limit)
+    return m.start() if m else limit
+
+
+def _korean_spans(text: str, pat: _IdentityPatterns, found: _Terms) -> list[_Span]:
+    spans: list[_Span] = []
+    for cue in _KO_SELF_RE.finditer(text):
+        if _inside_quotation(text, cue.start()):
+            continue
+        spans.extend(_korean_subject_spans(text, found, cue))
+    for m in pat.ko_start.finditer(text):
+        if _inside_quotation(text, m.start()):
+            continue
+        span = _korean_subjectless_span(text, m)
+        if span is not None:
+            spans.append(span)
+    return spans
+
+
+def _korean_subject_spans(text: str, found: _Terms, cue: re.Match[str]) -> list[_Span]:
+    """Spans in the sentence after a first-person subject (저는, 제가, 제 이름은 ...)."""
+    region_end = _sentence_end(text, cue.end())
+    floor = (
+        cue.end() + len(text[cue.end() : region_end]) - len(text[cue.end() : region_end].lstrip())
+    )
+    spans: list[_Span] = []
+    for t in found.within(floor, region_end):
+        if t.start() < floor:
+            continue
+        term: tuple[str, ...] = (t.group(),)
+        name_tail = _KO_NAME_TAIL_RE.match(text, t.end(), region_end)
+        if name_tail and t.start() - floor <= 60:
+            # The naming span swallows maker phrases before it: "OpenAI가 개발한 ChatGPT".
+            while spans and spans[-1].start >= floor and spans[-1].replacement != NEUTRAL_KO:
+                term = (*spans.pop().terms, *term)
+            phrase = text[cue.start() : name_tail.end()]
+            spans.append(_Span(floor, name_tail.end(), NEUTRAL_KO, phrase, term, "ko"))
+            floor = name_tail.end()
+            continue
+        maker = _KO_MAKER_TAIL_RE.match(text, t.end(), region_end)
+        if maker is None:
+            continue
+        phrase = text[cue.start() : maker.end()]
+        if _KO_PASSIVE_RE.search(maker.group()):
+            spans.append(_Span(t.start(), t.end(), REDACTED, phrase, term, "ko"))
+        elif _KO_PREDICATE_RE.search(text, maker.end(), region_end):
+            spans.append(_Span(t.start(), maker.end(), "", phrase, term, "ko"))
+    return spans
+
+
+def _korean_subjectless_span(text: str, m: re.Match[str]) -> _Span | None:
+    """A sentence that opens with the term: "안녕하세요, Claude입니다", "Google에서 만든 ...
+    언어 모델입니다", "Claude라고 합니다"."""
+    t_start, t_end = m.span("term")
+    term = (m["term"],)
+    region_end = _sentence_end(text, t_end)
+    name_tail = _KO_NAME_TAIL_RE.match(text, t_end, region_end)
+    if m["greet"] and name_tail:
+        phrase = text[m.start("greet") : name_tail.end()]
+        return _Span(t_start, name_tail.end(), NEUTRAL_KO, phrase, term, "ko")
+    if _KO_CALLED_RE.match(text, t_end):
+        return _Span(t_start, t_end, REDACTED, text[t_start:region_end], term, "ko")
+    maker = _KO_MAKER_TAIL_RE.match(text, t_end, region_end)
+    if maker and _KO_ADNOMINAL_RE.search(maker.group()):
+        ai = _KO_AI_COPULA_RE.match(text, maker.end(), region_end)
+        if ai is not None:
+            return _Span(t_start, maker.end(), "", text[t_start : ai.end()], term, "ko")
+    return None
+
+
+def _identity_spans(text: str, pat: _IdentityPatterns) -> list[_Span]:
+    """Non-overlapping self-identification spans in a prose segment, in text order."""
+    terms = _Terms(text, pat.term)
+    candidates = sorted(
+        _english_spans(text, pat, terms) + _korean_spans(text, pat, terms),
+        key=lambda s: (s.start, -(s.end - s.start)),
+    )
+    chosen: list[_Span] = []
+    for span in candidates:
+        if span.end <= span.start:
+            continue
+        if chosen and span.start < chosen[-1].end:
+            continue
+        chosen.append(span)
+    return chosen
+
+
+def _handle_identity(
+    text: str,
+    ctx: _Compiled,
+    pat: _IdentityPatterns,
+    *,
+    redact: bool,
+    changes: list[Change],
+    mentions: list[dict[str, object]],
+) -> str:
+    segs = _segment(text, ctx)
+    for seg in segs:
+        if seg.code:
+            continue
+        spans = _identity_spans(seg.text, pat)
+        mentions.extend(
+            {"terms": list(s.terms), "text": s.phrase, "lang": s.lang, "redacted": redact}
+            for s in spans
+        )
+        if redact:
+            for span in reversed(spans):
+                original = seg.text[span.start : span.end]
+                changes.append(
+                    {
+                        "kind": "identity",
+                        "text": original,
+                        "where": "inline",
+                        "replacement": span.replacement,
+                    }
+                )
+                seg.text = seg.text[: span.start] + span.replacement + seg.text[span.end :]
+    return _join(segs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point.
+
+
+def _clean_tokens(tokens: Iterable[str]) -> tuple[str, ...]:
+    # A plain word cannot be an "unusual string"; tokenizers' added vocabulary sometimes is one.
+    return tuple(sorted({t for t in tokens if t.strip() and not _WORD_RE.fullmatch(t)}))
+
+
+def _clean_stops(stops: Iterable[str]) -> tuple[str, ...]:
+    return tuple(sorted({s for s in stops if s.strip()}))
+
+
+def _clean_terms(terms: Iterable[str]) -> tuple[str, ...]:
+    kept: set[str] = set()
+    for term in terms:
+        cleaned = " ".join(term.split())
+        if len(cleaned) < 2 or cleaned.casefold() in _NEUTRAL_WORDS:
+            continue
+        if not _TERM_PART_RE.search(cleaned):
+            continue
+        if any(cleaned.casefold() in w for w in (NEUTRAL_EN.casefold(), NEUTRAL_KO.casefold())):
+            continue
+        kept.add(cleaned)
+    return tuple(sorted(kept))
+
+
+def strip_answer(
+    raw: str,
+    *,
+    special_tokens: Iterable[str] = (),
+    stop: Iterable[str] = (),
+    identity_terms: Iterable[str] = (),
+    policy: Policy = "redact",
+) -> StripResult:
+    """Return the text safe to show an evaluator and the audit of what was removed.
+
+    ``special_tokens``: the contestant tokenizer's special/added tokens; ``stop``: its stop
+    sequences; ``identity_terms``: registered contestants' names, slugs, families, aliases.
+    ``policy="redact"`` replaces self-identification with a neutral phrase; ``"exclude"`` keeps
+    it and sets ``flagged``. Both list the mentions in ``report["identity_mentions"]``.
+    """
+    if policy not in ("redact", "exclude"):
+        raise ValueError(f"unknown policy {policy!r}")
+    ctx = _compile(_clean_tokens(special_tokens), _clean_stops(stop))
+    pat = _identity_patterns(_clean_terms(identity_terms))
+    changes: list[Change] = []
+    mentions: list[dict[str, object]] = []
+
+    text = _LINE_ENDING_RE.sub("\n", raw)
+    if text != raw:
+        changes.append(
+            {"kind": "line_endings", "text": "\r", "where": "all", "count": raw.count("\r")}
+        )
+    for _ in range(_MAX_ROUNDS):
+        text = _strip_templates(text, ctx, changes)
+        before = len(mentions)
+        text = _handle_identity(
+            text, ctx, pat, redact=policy == "redact", changes=changes, mentions=mentions
+        )
+        if policy == "exclude" or len(mentions) == before:
+            break
+    else:
+        text = _strip_templates(text, ctx, changes)
+
+    flagged = policy == "exclude" and bool(mentions)
+    report: dict[str, object] = {
+        "version": REPORT_VERSION,
+        "policy": policy,
+        "changes": changes,
+        "identity_mentions": mentions,
+        "flagged": flagged,
+    }
+    return StripResult(shown=text, report=report, flagged=flagged)
