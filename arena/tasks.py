@@ -9,7 +9,6 @@ from arena.services import answers, live
 from models_backend.backends.base import BackendUnavailable
 
 
-
 @shared_task(
     bind=True,
     acks_late=True,
@@ -26,6 +25,11 @@ def generate_answer(self: Task, *, answer_id: int) -> str:  # type: ignore[type-
     """
     try:
         return answers.answer_generate(answer_id=answer_id)
+    except answers.AnswerBusy as exc:
+        # Another worker is on it, or died holding it: look again once its claim is stale.
+        # Not counted against max_retries, since this is no backend failure.
+        self.request.retries -= 1
+        raise self.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
     except BackendUnavailable as exc:
         if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
             answers.answer_fail(
@@ -49,6 +53,9 @@ def generate_live_turn(self: Task, *, battle_id: int, side: str, turn: int) -> s
         raise ValueError(f"side must be 'a' or 'b', not {side!r}")
     try:
         return live.live_turn_generate(battle_id=battle_id, side=side, turn=turn)  # type: ignore[arg-type]
+    except answers.AnswerBusy as exc:
+        self.request.retries -= 1
+        raise self.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
     except BackendUnavailable as exc:
         if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
             live.live_turn_failed(battle_id=battle_id, side=side, turn=turn, reason=str(exc))  # type: ignore[arg-type]

@@ -154,9 +154,17 @@ def _queue_after_commit(answer_ids: list[int], queue: str) -> None:
         transaction.on_commit(send)
 
 
+class AnswerBusy(Exception):
+    """Another worker holds a fresh claim on this answer; try again once it may be stale."""
+
+
 def answer_claim(*, answer_id: int) -> bool:
     """Compare-and-set pending → running. A running answer whose claim is older than the
-    hard time limit belongs to a dead worker and may be claimed again (redelivery)."""
+    hard time limit belongs to a dead worker and may be claimed again (redelivery).
+
+    Returns False when the answer is finished (or gone): nothing to do. Raises AnswerBusy
+    when another claim is still fresh, so the caller retries instead of dropping the task.
+    """
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.ARENA_GENERATION_HARD_LIMIT)
     claimed = (
@@ -166,7 +174,11 @@ def answer_claim(*, answer_id: int) -> bool:
         )
         .update(status=Answer.Status.RUNNING, started_at=now, attempts=F("attempts") + 1)
     )
-    return claimed == 1
+    if claimed == 1:
+        return True
+    if Answer.objects.filter(pk=answer_id, status=Answer.Status.RUNNING).exists():
+        raise AnswerBusy(answer_id)
+    return False
 
 
 def answer_release(*, answer_id: int) -> None:
