@@ -81,8 +81,6 @@ class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
 
     @admin.display(description=_("generation"))
     def progress_link(self, obj: QuestionSet) -> SafeString:
-        if obj.pk is None:
-            return format_html("{}", "—")
         url = reverse("admin:arena_questionset_progress", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, _("Live generation progress"))
 

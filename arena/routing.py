@@ -9,7 +9,8 @@ from arena import consumers
 websocket_urlpatterns: list[URLPattern] = [
     path(
         "ws/generation/<int:question_set_id>/",
-        consumers.GenerationProgressConsumer.as_asgi(),  # type: ignore[arg-type]
+        consumers.GenerationProgressConsumer.as_asgi(),
     ),
-    path("ws/battle/<uuid:code>/", consumers.BattleConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/battle/<uuid:code>/", consumers.BattleConsumer.as_asgi()),
+    path("ws/leaderboard/<int:campaign_id>/", consumers.LeaderboardConsumer.as_asgi()),
 ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -17,6 +21,15 @@ from arena.selectors.battles import (
     campaign_list_for,
     progress_get,
 )
+from arena.selectors.leaderboard import (
+    EXPORT_COLUMNS,
+    LeaderboardRefused,
+    LeaderboardView,
+    leaderboard_campaign_get,
+    leaderboard_export_rows,
+    leaderboard_get,
+    leaderboard_snapshot_get,
+)
 from arena.services.access import AccessDenied, Owner, campaign_access
 from arena.services.battles import battle_next, battle_skip
 from arena.services.live import LiveRefused, live_battle_continue, live_battle_start
@@ -26,7 +39,7 @@ from arena.services.votes import VoteRefused, vote_cast
 def owner_for(request: HttpRequest) -> Owner:
     """The logged-in user, or the session of an anonymous visitor (created on demand)."""
     if request.user.is_authenticated:
-        return Owner(user=request.user)  # type: ignore[arg-type]
+        return Owner(user=request.user)
     if not request.session.session_key:
         request.session.save()
     return Owner(user=None, session_key=str(request.session.session_key))
@@ -143,3 +156,61 @@ def live_continue(request: HttpRequest, code: str) -> HttpResponse:
     except LiveRefused as exc:
         messages.error(request, str(exc))
     return redirect("battle", code=code)
+
+
+# Leaderboards --------------------------------------------------------------------------------
+
+
+def _leaderboard_refused(request: HttpRequest, exc: LeaderboardRefused) -> HttpResponse:
+    if exc.reason == "login_required":
+        return redirect_to_login(request.get_full_path())
+    if exc.reason == "forbidden":
+        raise PermissionDenied(_("This leaderboard is for the team only."))
+    raise Http404(_("There is no such leaderboard."))
+
+
+@require_GET
+def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
+    """Ratings of one scope (``?scope=``), raw or style-controlled (``?view=style``)."""
+    view: LeaderboardView = "style" if request.GET.get("view") == "style" else "raw"
+    try:
+        campaign = leaderboard_campaign_get(slug=slug, user=request.user)
+        board = leaderboard_get(campaign=campaign, scope=request.GET.get("scope"), view=view)
+    except LeaderboardRefused as exc:
+        return _leaderboard_refused(request, exc)
+    return render(request, "arena/leaderboard.html", {"board": board})
+
+
+def _csv_cell(value: object) -> object:
+    # A spreadsheet runs a cell that starts with one of these as a formula.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@require_GET
+def leaderboard_export(request: HttpRequest, slug: str, fmt: str) -> HttpResponse:
+    """The latest snapshot of a scope as CSV (the table) or JSON (everything stored)."""
+    try:
+        campaign = leaderboard_campaign_get(slug=slug, user=request.user)
+        snapshot = leaderboard_snapshot_get(campaign=campaign, scope=request.GET.get("scope"))
+    except LeaderboardRefused as exc:
+        return _leaderboard_refused(request, exc)
+    if fmt == "json":
+        return JsonResponse(
+            {
+                "campaign": campaign.slug,
+                "scope": snapshot.scope,
+                "computed_at": snapshot.computed_at.isoformat(),
+                "vote_count": snapshot.vote_count,
+                "snapshot": snapshot.payload,
+            },
+            json_dumps_params={"ensure_ascii": False},
+        )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{campaign.slug}-leaderboard.csv"'
+    writer = csv.DictWriter(response, fieldnames=EXPORT_COLUMNS)
+    writer.writeheader()
+    for row in leaderboard_export_rows(snapshot):
+        writer.writerow({key: _csv_cell(value) for key, value in row.items()})
+    return response

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
@@ -202,11 +203,13 @@ def answer_fail(*, answer_id: int, reason: str) -> None:
 
 
 def _notify_for(answer_id: int) -> None:
-    qs_id = Answer.objects.filter(pk=answer_id).values_list("question__question_set_id", flat=True)
-    for question_set_id in qs_id:
-        transaction.on_commit(
-            lambda q=question_set_id: generation_progress_notify(question_set_id=q)
-        )
+    question_set_id = (
+        Answer.objects.filter(pk=answer_id)
+        .values_list("question__question_set_id", flat=True)
+        .first()
+    )
+    if question_set_id is not None:
+        transaction.on_commit(partial(generation_progress_notify, question_set_id=question_set_id))
 
 
 def _messages_for(question: Question) -> list[list[ChatMessage]]:

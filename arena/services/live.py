@@ -207,7 +207,10 @@ class StreamStripper:
         layer = get_channel_layer()
         if frame is None or layer is None:
             return None
-        return layer.group_send(battle_group(self.code), {"type": "battle.frame", "frame": frame})
+        sent: Awaitable[None] = layer.group_send(
+            battle_group(self.code), {"type": "battle.frame", "frame": frame}
+        )
+        return sent
 
     def finish(self, final_shown: str) -> None:
         frame = self._frame(final_shown)
