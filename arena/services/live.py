@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable
@@ -39,9 +40,29 @@ logger = logging.getLogger(__name__)
 Side = Literal["a", "b"]
 MAX_PROMPT_CHARS = 4000
 MAX_TURNS = 8
-# While streaming, the newest characters are held back until more text follows, so a
-# template token or a self-introduction is stripped before any of it reaches the browser.
-HOLD_BACK_CHARS = 48
+# While streaming, text that stripping might still change is held back: a partial word (it
+# may become a model's name), a partial template token, and a whole sentence that has begun
+# a self-introduction ("I am …", "저는 …") until the sentence ends.
+_SELF_INTRO = re.compile(
+    r"(?i)(?:\b(?:i|i'm|i’m|im|my|as|me|we|our)\b|저는|제가|나는|제\s*이름|저희)"
+)
+_SENTENCE_END = re.compile(r"[.!?。！？\n](?=\s|$)")
+_TOKEN_START = re.compile(r"(?:<[^>\s]{0,40}|\[[^\]\s]{0,40}|<｜[^｜]{0,40}|#{1,6}[^\n]{0,20})$")
+
+
+def safe_prefix(shown: str) -> str:
+    """The part of a partial answer that can be sent now without a later strip undoing it."""
+    cut = len(shown)
+    last_space = max(shown.rfind(" "), shown.rfind("\n"), shown.rfind("\t"))
+    cut = min(cut, last_space + 1 if last_space >= 0 else 0)
+    token = _TOKEN_START.search(shown[:cut])
+    if token:
+        cut = token.start()
+    ends = [m.end() for m in _SENTENCE_END.finditer(shown, 0, cut)]
+    sentence_start = ends[-1] if ends else 0
+    if _SELF_INTRO.search(shown, sentence_start, cut):
+        cut = sentence_start
+    return shown[:cut]
 
 
 class LiveRefused(Exception):
@@ -199,11 +220,13 @@ class StreamStripper:
     def feed(self, delta: str) -> Awaitable[None] | None:
         self.raw += delta
         now = time.monotonic()
-        if now - self.last < 0.05:
+        # Early text is stripped on every delta (time to first token matters); later, at most
+        # every 50 ms, since each strip re-reads the whole answer.
+        if len(self.raw) > 400 and now - self.last < 0.05:
             return None
         self.last = now
         shown = self._shown()
-        frame = self._frame(shown[: max(0, len(shown) - HOLD_BACK_CHARS)])
+        frame = self._frame(safe_prefix(shown))
         layer = get_channel_layer()
         if frame is None or layer is None:
             return None

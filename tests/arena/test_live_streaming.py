@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from arena.services.live import safe_prefix
+
+
+@pytest.mark.parametrize(
+    ("partial", "sendable"),
+    [
+        ("Sure, here is", "Sure, here "),
+        ("Hello there! I am Smol", "Hello there!"),
+        ("The <|im_e", "The "),
+        ("Use [INS", "Use "),
+        ("OK", ""),
+        ("저는 클로", ""),
+        ("파이썬은 좋은 언어입니다. 그리고", "파이썬은 좋은 언어입니다. "),
+        ("Yes. The answer is 4. ", "Yes. The answer is 4. "),
+    ],
+)
+def test_stream_holds_back_what_stripping_could_still_change(partial: str, sendable: str) -> None:
+    assert safe_prefix(partial) == sendable
+
+
+def test_sendable_prefix_is_always_a_prefix() -> None:
+    text = "First line.\nAs an AI developed by Someone, I can help. Then more words follow"
+    for end in range(len(text) + 1):
+        assert text[:end].startswith(safe_prefix(text[:end]))
