@@ -21,18 +21,19 @@ DEMO_SETS = [
     ("Demo questions (Korean)", "questions_ko.jsonl"),
 ]
 # Both demo contestants are the same SmolLM2-135M weights served by one engine; they differ
-# in system prompt and sampling, which is enough to show the whole flow on a CPU.
+# in system prompt and sampling, which is enough to show the whole flow on a CPU. The system
+# prompts name no persona ("a terse assistant"), since models like to repeat them.
 DEMO_CONTESTANTS: list[dict[str, Any]] = [
     {
         "slug": "smollm2-helpful",
         "name": "SmolLM2-135M (helpful, T=0.7)",
-        "system_prompt": "You are a helpful assistant. Answer clearly and completely.",
+        "system_prompt": "Answer the question clearly and completely.",
         "temperature": 0.7,
     },
     {
         "slug": "smollm2-terse",
         "name": "SmolLM2-135M (terse, T=0.2)",
-        "system_prompt": "You are a terse assistant. Answer in at most three sentences.",
+        "system_prompt": "Answer in at most three sentences.",
         "temperature": 0.2,
     },
 ]
