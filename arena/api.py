@@ -23,8 +23,14 @@ from arena.selectors.battles import (
     battle_reveal,
     campaign_list_for,
 )
+from arena.selectors.leaderboard import (
+    LeaderboardRefused,
+    leaderboard_campaign_get,
+    leaderboard_snapshot_get,
+)
 from arena.services.access import AccessDenied, Owner, campaign_access
 from arena.services.battles import battle_next, battle_skip
+from arena.services.battles_io import battles_export_text
 from arena.services.imports import QuestionImportError, question_set_import
 from arena.services.tokens import api_token_authenticate
 from arena.services.votes import VoteRefused, vote_cast
@@ -200,3 +206,46 @@ def battle_reveal_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 def openapi_api(request: HttpRequest) -> HttpResponse:
     path = settings.BASE_DIR / "arena" / "openapi.json"
     return JsonResponse(json.loads(path.read_text(encoding="utf-8")))
+
+
+# --- Leaderboards and battles out ------------------------------------------------------------
+
+
+@require_http_methods(["GET"])
+@token_required()
+def leaderboard_api(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET ``?scope=`` → the latest stored snapshot of that scope (default: the campaign).
+    Public leaderboards answer any token; team-only ones answer staff."""
+    try:
+        campaign = leaderboard_campaign_get(slug=slug, user=request.user)
+        snapshot = leaderboard_snapshot_get(campaign=campaign, scope=request.GET.get("scope"))
+    except LeaderboardRefused as exc:
+        if exc.reason in ("forbidden", "login_required"):
+            return api_error(403, _("This leaderboard is for the team only."))
+        return api_error(404, _("There is no such leaderboard."))
+    return JsonResponse(
+        {
+            "campaign": campaign.slug,
+            "scope": snapshot.scope,
+            "computed_at": snapshot.computed_at.isoformat(),
+            "vote_count": snapshot.vote_count,
+            "snapshot": snapshot.payload,
+        }
+    )
+
+
+@require_http_methods(["GET"])
+@token_required(staff=True)
+def battles_export_api(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET → the campaign's votes as clean battles (a JSON array; ``?format=jsonl`` for lines)."""
+    try:
+        campaign = leaderboard_campaign_get(slug=slug, user=request.user)
+    except LeaderboardRefused:
+        return api_error(404, _("There is no such campaign."))
+    lines = request.GET.get("format") == "jsonl"
+    # Built whole: under ASGI a streamed sync iterator is buffered anyway. Exports of millions
+    # of votes belong to `manage.py export_battles`, which streams to a file.
+    return HttpResponse(
+        "".join(battles_export_text(campaign=campaign, lines=lines)),
+        content_type="application/jsonl" if lines else "application/json",
+    )

@@ -6,13 +6,16 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
 
 from arena.public import stream_frame
 from arena.selectors.battles import NotFound, battle_get_for_evaluator
 from arena.selectors.generation import generation_progress_get
+from arena.selectors.leaderboard import LeaderboardRefused, leaderboard_campaign_get_by_id
 from arena.services.access import Owner
 from arena.services.live import battle_group
 from arena.services.progress import progress_group
+from arena.services.ratings import leaderboard_group
 
 
 class GenerationProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -88,3 +91,37 @@ def _owner(scope: dict[str, Any]) -> Owner | None:
     session = scope.get("session")
     key = getattr(session, "session_key", None)
     return Owner(user=None, session_key=key) if key else None
+
+class LeaderboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """Tells an open leaderboard page that new snapshots were stored, so it reloads them.
+    Whoever may read the leaderboard may listen; the frames carry no figures."""
+
+    async def connect(self) -> None:
+        campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
+        user = self.scope.get("user") or AnonymousUser()
+        try:
+            await database_sync_to_async(leaderboard_campaign_get_by_id)(
+                campaign_id=campaign_id, user=user
+            )
+        except LeaderboardRefused as exc:
+            await self.close(code=4404 if exc.reason == "not_found" else 4403)
+            return
+        self.group = leaderboard_group(campaign_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        await self.send_json({"type": "error", "error": "this channel is read-only"})
+
+    async def leaderboard_updated(self, event: dict[str, Any]) -> None:
+        await self.send_json(
+            {
+                "type": "leaderboard.updated",
+                "scope": event["scope"],
+                "computed_at": event["computed_at"],
+            }
+        )

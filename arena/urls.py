@@ -14,6 +14,8 @@ api_patterns = [
     path("battles/<uuid:code>/vote", api.battle_vote_api, name="battle_vote"),
     path("battles/<uuid:code>/skip", api.battle_skip_api, name="battle_skip"),
     path("battles/<uuid:code>/reveal", api.battle_reveal_api, name="battle_reveal"),
+    path("campaigns/<slug:slug>/leaderboard", api.leaderboard_api, name="leaderboard"),
+    path("campaigns/<slug:slug>/battles", api.battles_export_api, name="battles_export"),
     path("openapi.json", api.openapi_api, name="openapi"),
 ]
 
@@ -22,6 +24,19 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("c/<slug:slug>/next/", views.campaign_next, name="campaign_next"),
     path("c/<slug:slug>/live/", views.live_new, name="live_new"),
+    path("c/<slug:slug>/leaderboard/", views.leaderboard_page, name="leaderboard"),
+    path(
+        "c/<slug:slug>/leaderboard.csv",
+        views.leaderboard_export,
+        {"fmt": "csv"},
+        name="leaderboard_csv",
+    ),
+    path(
+        "c/<slug:slug>/leaderboard.json",
+        views.leaderboard_export,
+        {"fmt": "json"},
+        name="leaderboard_json",
+    ),
     path("b/<uuid:code>/", views.battle_page, name="battle"),
     path("b/<uuid:code>/continue/", views.live_continue, name="live_continue"),
     path("b/<uuid:code>/vote/", views.battle_vote, name="battle_vote"),
