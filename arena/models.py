@@ -65,15 +65,19 @@ class Contestant(models.Model):
     queue = models.CharField(
         _("queue"), max_length=100, blank=True, help_text=_("Defaults to gen.<slug>.")
     )
-    tensor_parallel_size = models.PositiveSmallIntegerField(default=1)
+    tensor_parallel_size = models.PositiveSmallIntegerField(_("tensor parallel size"), default=1)
     gpu_memory_utilization = models.FloatField(
-        default=0.9, validators=[MinValueValidator(0.05), MaxValueValidator(1.0)]
+        _("GPU memory utilisation"),
+        default=0.9,
+        validators=[MinValueValidator(0.05), MaxValueValidator(1.0)],
     )
-    max_model_len = models.PositiveIntegerField(default=2048)
+    max_model_len = models.PositiveIntegerField(_("max model length"), default=2048)
     active = models.BooleanField(_("active"), default=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("contestant")
+        verbose_name_plural = _("contestants")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
@@ -128,13 +132,19 @@ class QuestionSet(models.Model):
 
     name = models.CharField(_("name"), max_length=200, unique=True)
     description = models.TextField(_("description"), blank=True)
-    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.UPLOADED)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices, default=Kind.UPLOADED)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("question set")
+        verbose_name_plural = _("question sets")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -143,7 +153,10 @@ class QuestionSet(models.Model):
 
 class Question(models.Model):
     question_set = models.ForeignKey(
-        QuestionSet, on_delete=models.CASCADE, related_name="questions"
+        QuestionSet,
+        verbose_name=_("question set"),
+        on_delete=models.CASCADE,
+        related_name="questions",
     )
     external_id = models.CharField(_("external id"), max_length=200)
     text = models.TextField(_("prompt"))
@@ -156,9 +169,11 @@ class Question(models.Model):
         blank=True,
         help_text=_("Later user turns, asked after the model's first answer."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("question")
+        verbose_name_plural = _("questions")
         ordering = ["question_set_id", "id"]
         constraints = [
             models.UniqueConstraint(
@@ -178,34 +193,45 @@ class Answer(models.Model):
         DONE = "done", _("Done")
         FAILED = "failed", _("Failed")
 
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="answers")
-    contestant = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="answers")
-    config_hash = models.CharField(max_length=64)
-    status = models.CharField(
-        max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="answers"
     )
-    failure_reason = models.TextField(blank=True)
-    raw_text = models.TextField(blank=True)
-    shown_text = models.TextField(blank=True)
-    strip_report = models.JSONField(default=_default_dict, blank=True)
+    contestant = models.ForeignKey(
+        Contestant, verbose_name=_("contestant"), on_delete=models.PROTECT, related_name="answers"
+    )
+    config_hash = models.CharField(_("configuration hash"), max_length=64)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    raw_text = models.TextField(_("raw text"), blank=True)
+    shown_text = models.TextField(_("shown text"), blank=True)
+    strip_report = models.JSONField(_("strip report"), default=_default_dict, blank=True)
     followups = models.JSONField(
+        _("follow-up replies"),
         default=_default_list,
         blank=True,
         help_text=_("Replies to the question's follow-up turns: [{raw, shown, report}, …]."),
     )
     flagged = models.BooleanField(
-        default=False, help_text=_("Self-identifying; kept out of battles until released.")
+        _("flagged"),
+        default=False,
+        help_text=_("Self-identifying; kept out of battles until released."),
     )
-    released = models.BooleanField(default=False, help_text=_("An admin reviewed the flag."))
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
+    released = models.BooleanField(
+        _("released"), default=False, help_text=_("An admin reviewed the flag.")
+    )
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -242,10 +268,17 @@ class Campaign(models.Model):
     name = models.CharField(_("name"), max_length=200, unique=True)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     description = models.TextField(_("description"), blank=True)
-    question_sets = models.ManyToManyField(QuestionSet, related_name="campaigns", blank=True)
-    contestants = models.ManyToManyField(Contestant, related_name="campaigns", blank=True)
+    question_sets = models.ManyToManyField(
+        QuestionSet, verbose_name=_("question sets"), related_name="campaigns", blank=True
+    )
+    contestants = models.ManyToManyField(
+        Contestant, verbose_name=_("contestants"), related_name="campaigns", blank=True
+    )
     evaluators = models.ManyToManyField(
-        settings.AUTH_USER_MODEL, related_name="arena_campaigns", blank=True
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("evaluators"),
+        related_name="arena_campaigns",
+        blank=True,
     )
     active = models.BooleanField(_("active"), default=True)
     is_open = models.BooleanField(
@@ -256,18 +289,30 @@ class Campaign(models.Model):
     blind_timing = models.BooleanField(
         _("blind timing"), default=True, help_text=_("Show both live answers only when both end.")
     )
-    both_bad = models.CharField(max_length=8, choices=BothBad.choices, default=BothBad.TIE)
+    both_bad = models.CharField(
+        _("“both are bad” votes"), max_length=8, choices=BothBad.choices, default=BothBad.TIE
+    )
     identity_policy = models.CharField(
-        max_length=8, choices=IdentityPolicy.choices, default=IdentityPolicy.REDACT
+        _("self-identification policy"),
+        max_length=8,
+        choices=IdentityPolicy.choices,
+        default=IdentityPolicy.REDACT,
     )
     leaderboard_public = models.BooleanField(_("public leaderboard"), default=False)
     baseline = models.ForeignKey(
-        Contestant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Contestant,
+        verbose_name=_("baseline contestant"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    baseline_rating = models.FloatField(default=1000.0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    baseline_rating = models.FloatField(_("baseline rating"), default=1000.0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -276,10 +321,17 @@ class Campaign(models.Model):
 
 class EvaluatorProfile(models.Model):
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="evaluator_profile"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="evaluator_profile",
     )
-    languages = models.JSONField(default=_default_list, blank=True)
-    note = models.CharField(max_length=200, blank=True)
+    languages = models.JSONField(_("languages"), default=_default_list, blank=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = _("evaluator profile")
+        verbose_name_plural = _("evaluator profiles")
 
     def __str__(self) -> str:
         return f"profile of {self.user}"
@@ -296,25 +348,36 @@ class Battle(models.Model):
         SKIPPED = "skipped", _("Skipped")
         EXPIRED = "expired", _("Expired")
 
-    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="battles")
+    code = models.UUIDField(_("code"), default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="battles"
+    )
     evaluator = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("evaluator"),
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="arena_battles",
     )
-    session_key = models.CharField(max_length=64, blank=True, db_index=True)
-    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.STORED)
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="battles")
-    answer_a = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
-    answer_b = models.ForeignKey(Answer, on_delete=models.PROTECT, related_name="+")
-    state = models.CharField(max_length=8, choices=State.choices, default=State.SERVED)
-    served_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
+    session_key = models.CharField(_("session key"), max_length=64, blank=True, db_index=True)
+    mode = models.CharField(_("mode"), max_length=8, choices=Mode.choices, default=Mode.STORED)
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="battles"
+    )
+    answer_a = models.ForeignKey(
+        Answer, verbose_name=_("answer A"), on_delete=models.PROTECT, related_name="+"
+    )
+    answer_b = models.ForeignKey(
+        Answer, verbose_name=_("answer B"), on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.SERVED)
+    served_at = models.DateTimeField(_("served"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
 
     class Meta:
+        verbose_name = _("battle")
+        verbose_name_plural = _("battles")
         ordering = ["-served_at"]
         constraints = [
             models.CheckConstraint(
@@ -345,21 +408,37 @@ class Vote(models.Model):
         TIE = "tie", _("Tie")
         BOTH_BAD = "both_bad", _("Both are bad")
 
-    battle = models.OneToOneField(Battle, on_delete=models.CASCADE, related_name="vote")
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="votes")
-    evaluator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    battle = models.OneToOneField(
+        Battle, verbose_name=_("battle"), on_delete=models.CASCADE, related_name="vote"
     )
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="votes")
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="votes"
+    )
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("evaluator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+    )
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="votes"
+    )
     # Denormalised from the battle so ratings aggregate with one GROUP BY.
-    contestant_a = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="+")
-    contestant_b = models.ForeignKey(Contestant, on_delete=models.PROTECT, related_name="+")
-    outcome = models.CharField(max_length=8, choices=Outcome.choices)
-    reason = models.TextField(blank=True)
-    time_to_vote_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    contestant_a = models.ForeignKey(
+        Contestant, verbose_name=_("contestant A"), on_delete=models.PROTECT, related_name="+"
+    )
+    contestant_b = models.ForeignKey(
+        Contestant, verbose_name=_("contestant B"), on_delete=models.PROTECT, related_name="+"
+    )
+    outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
+    reason = models.TextField(_("reason"), blank=True)
+    time_to_vote_ms = models.PositiveIntegerField(_("time to vote (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("vote")
+        verbose_name_plural = _("votes")
         ordering = ["created_at", "id"]
         constraints = [
             models.CheckConstraint(
@@ -379,15 +458,22 @@ class Vote(models.Model):
 class RatingSnapshot(models.Model):
     """A computed leaderboard for one scope; pages read these, never compute on request."""
 
-    scope = models.CharField(max_length=300, db_index=True)
+    scope = models.CharField(_("scope"), max_length=300, db_index=True)
     campaign = models.ForeignKey(
-        Campaign, null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+        Campaign,
+        verbose_name=_("campaign"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="snapshots",
     )
-    vote_count = models.PositiveIntegerField(default=0)
-    payload = models.JSONField(default=_default_dict)
-    computed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    vote_count = models.PositiveIntegerField(_("votes"), default=0)
+    payload = models.JSONField(_("payload"), default=_default_dict)
+    computed_at = models.DateTimeField(_("computed"), auto_now_add=True, db_index=True)
 
     class Meta:
+        verbose_name = _("rating snapshot")
+        verbose_name_plural = _("rating snapshots")
         ordering = ["-computed_at"]
         get_latest_by = "computed_at"
 
@@ -399,13 +485,20 @@ class ApiToken(models.Model):
     """A bearer token for scripts. Only its SHA-256 is stored; the key is shown once."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="arena_tokens"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="arena_tokens",
     )
-    name = models.CharField(max_length=100)
-    key_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=8, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    name = models.CharField(_("name"), max_length=100)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    prefix = models.CharField(_("prefix"), max_length=8, editable=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -415,12 +508,20 @@ class PairLoad(models.Model):
     """How many battles a contestant pair has been served in a campaign. The sampler reads
     these few rows instead of counting votes on every request; lo < hi by primary key."""
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="pair_loads")
-    contestant_lo = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
-    contestant_hi = models.ForeignKey(Contestant, on_delete=models.CASCADE, related_name="+")
-    battles = models.PositiveIntegerField(default=0)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="pair_loads"
+    )
+    contestant_lo = models.ForeignKey(
+        Contestant, verbose_name=_("contestant"), on_delete=models.CASCADE, related_name="+"
+    )
+    contestant_hi = models.ForeignKey(
+        Contestant, verbose_name=_("other contestant"), on_delete=models.CASCADE, related_name="+"
+    )
+    battles = models.PositiveIntegerField(_("battles"), default=0)
 
     class Meta:
+        verbose_name = _("pair load")
+        verbose_name_plural = _("pair loads")
         constraints = [
             models.UniqueConstraint(
                 fields=["campaign", "contestant_lo", "contestant_hi"], name="pair_load_unique"

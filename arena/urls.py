@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -47,3 +48,9 @@ urlpatterns = [
     path("api/v1/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
 ]
+
+if settings.DEBUG:
+    # daphne (make run, the browser tests) serves no static files: in development Django does.
+    from django.contrib.staticfiles.urls import staticfiles_urlpatterns
+
+    urlpatterns += staticfiles_urlpatterns()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from arena.models import Battle, Campaign
 
@@ -41,5 +42,5 @@ def campaigns_for(owner: Owner) -> QuerySet[Campaign]:
 def campaign_access(*, slug: str, owner: Owner) -> Campaign:
     campaign = campaigns_for(owner).filter(slug=slug).first()
     if campaign is None:
-        raise AccessDenied("This campaign does not exist or is not open to you.")
+        raise AccessDenied(_("This campaign does not exist or is not open to you."))
     return campaign

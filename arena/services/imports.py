@@ -49,7 +49,9 @@ class RowError:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}" if self.line else self.message
+        if not self.line:
+            return self.message
+        return _("line %(line)d: %(message)s") % {"line": self.line, "message": self.message}
 
 
 class QuestionImportError(Exception):

@@ -69,7 +69,9 @@
         finished.a = finished.b = true;
         enableVoting();
       } else if (msg.type === "error") {
-        errorBox.textContent = msg.message;
+        // The worker that sends this frame does not know the reader's language: the page does.
+        const local = msg.side === "a" ? errorBox.dataset.failedA : msg.side === "b" ? errorBox.dataset.failedB : "";
+        errorBox.textContent = local || msg.message;
         errorBox.hidden = false;
       }
     };
