@@ -313,12 +313,216 @@ def section_evalica(ctx: Context) -> list[Timing]:
     ]
 
 
+# (e) ---------------------------------------------------------------------------------------
+# The snapshot task end to end on PostgreSQL. The rows above become Battle and Vote rows in a
+# scratch database (named by DATABASE_URL; the name must end in "_bench": it is created,
+# migrated and dropped here) over 129 contestants, one question set with a few questions and
+# one answer per (question, contestant). Loading uses COPY with the FK triggers off
+# (session_replication_role = replica; the rows are valid by construction) and is not timed.
+# Timed: `arena.services.ratings.ratings_recompute`, i.e. the GROUP BY count in PostgreSQL,
+# the ordered read for online Elo, every scope's leaderboard (BT, bootstrap, Elo, style
+# control) and the write of the snapshots, with the settings' bootstrap rounds.
+
+TARGET_SNAPSHOT_S = 5.0
+_BENCH_QUESTIONS = 4
+_BENCH_SPAN_DAYS = 500  # the public battles span about 16 months
+_BENCH_MARKDOWN = ("", "# Heading\n", "- item\n- item\n", "**bold** and **more**\n")
+_BENCH_COPY_ROWS = 200_000
+
+
+def _bench_database() -> tuple[str, str] | None:
+    """(DATABASE_URL, database name) when (e) may run: PostgreSQL and a *_bench database."""
+    import os
+    from urllib.parse import urlparse
+
+    url = os.environ.get("DATABASE_URL", "")
+    parsed = urlparse(url)
+    name = parsed.path.lstrip("/")
+    if not parsed.scheme.startswith("postgres") or not name.endswith("_bench"):
+        return None
+    return url, name
+
+
+def _bench_admin(url: str, sql: str) -> None:
+    """CREATE or DROP DATABASE, from the server's maintenance database."""
+    from urllib.parse import urlparse, urlunparse
+
+    import psycopg
+
+    admin_url = urlunparse(urlparse(url)._replace(path="/postgres"))
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def _bench_copy(table: str, columns: str, render: Callable[[int, int], str], n: int) -> None:
+    """COPY ``n`` rows into ``table``; ``render(start, stop)`` writes rows as COPY text."""
+    from django.db import connection
+
+    raw = connection.connection
+    assert raw is not None
+    with raw.cursor() as cursor:
+        cursor.execute("SET session_replication_role = replica")
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for start in range(0, n, _BENCH_COPY_ROWS):
+                copy.write(render(start, min(n, start + _BENCH_COPY_ROWS)))
+        cursor.execute("SET session_replication_role = DEFAULT")
+        cursor.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))"
+        )
+        cursor.execute(f"ANALYZE {table}")
+    raw.commit()
+
+
+def _bench_load(ctx: Context) -> int:
+    """The campaign and its rows; returns the campaign's id. Votes keep the order of ``ctx``'s
+    rows and are spread over the last `_BENCH_SPAN_DAYS` days; each asks a random question."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from arena.models import Answer, Campaign, Contestant, Question, QuestionSet
+
+    rng = np.random.default_rng(ctx.seed)
+    contestants = Contestant.objects.bulk_create(
+        Contestant(name=name, slug=f"bench-{k}", backend="vllm", model=f"bench:{name}")
+        for k, name in enumerate(ctx.names)
+    )
+    question_set = QuestionSet.objects.create(name="Benchmark")
+    questions = Question.objects.bulk_create(
+        Question(question_set=question_set, external_id=f"q{k}", text=f"Q{k}?", language="en")
+        for k in range(_BENCH_QUESTIONS)
+    )
+    answers = Answer.objects.bulk_create(
+        Answer(
+            question=q,
+            contestant=c,
+            config_hash="bench",
+            status="done",
+            shown_text="word " * int(rng.integers(20, 400))
+            + "".join(m * int(rng.integers(0, 3)) for m in _BENCH_MARKDOWN),
+        )
+        for q in questions
+        for c in contestants
+    )
+    campaign = Campaign.objects.create(
+        name="Benchmark",
+        slug="benchmark",
+        baseline=contestants[ctx.names.index(ANCHOR[0])],
+        baseline_rating=ANCHOR[1],
+    )
+    campaign.question_sets.add(question_set)
+
+    n = ctx.a.size
+    contestant_ids = np.array([c.pk for c in contestants], dtype=np.int64)
+    answer_ids = np.array([a.pk for a in answers], dtype=np.int64).reshape(len(questions), -1)
+    asked = rng.integers(0, len(questions), n)
+    start = timezone.now() - dt.timedelta(days=_BENCH_SPAN_DAYS)
+    seconds = np.sort(rng.integers(0, _BENCH_SPAN_DAYS * 86_400, n))
+    stamps = np.datetime_as_string(
+        np.datetime64(start.replace(tzinfo=None), "s") + seconds.astype("timedelta64[s]"),
+        timezone="UTC",
+    ).tolist()
+    question = np.array([q.pk for q in questions], dtype=np.int64)[asked].tolist()
+    ca, cb = contestant_ids[ctx.a].tolist(), contestant_ids[ctx.b].tolist()
+    aa, ab = answer_ids[asked, ctx.a].tolist(), answer_ids[asked, ctx.b].tolist()
+    outcome = np.array(["a", "b", "tie", "both_bad"])[ctx.outcome].tolist()
+    cid = campaign.pk
+
+    def battles(lo: int, hi: int) -> str:
+        return "".join(
+            f"{k + 1}\t{k + 1:032x}\t{cid}\t\\N\tbench\tstored\t{question[k]}\t{aa[k]}\t{ab[k]}"
+            f"\tvoted\t{stamps[k]}\t{stamps[k]}\n"
+            for k in range(lo, hi)
+        )
+
+    def votes(lo: int, hi: int) -> str:
+        return "".join(
+            f"{k + 1}\t{k + 1}\t{cid}\t\\N\t{question[k]}\t{ca[k]}\t{cb[k]}\t{outcome[k]}\t\t\\N"
+            f"\t{stamps[k]}\n"
+            for k in range(lo, hi)
+        )
+
+    _bench_copy(
+        "arena_battle",
+        "id, code, campaign_id, evaluator_id, session_key, mode, question_id, answer_a_id,"
+        " answer_b_id, state, served_at, expires_at",
+        battles,
+        n,
+    )
+    _bench_copy(
+        "arena_vote",
+        "id, battle_id, campaign_id, evaluator_id, question_id, contestant_a_id, contestant_b_id,"
+        " outcome, reason, time_to_vote_ms, created_at",
+        votes,
+        n,
+    )
+    return int(cid)
+
+
+def section_snapshot(ctx: Context) -> list[Timing]:
+    target = _bench_database()
+    if target is None:
+        print(
+            "(e) skipped: set DATABASE_URL=postgres://postgres@127.0.0.1:5432/arena_bench "
+            "(a scratch database whose name ends in _bench; it is created and dropped)"
+        )
+        return []
+    url, name = target
+    import os
+
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "arena.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    from arena.services.ratings import RecomputeResult, ratings_recompute
+
+    _bench_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _bench_admin(url, f'CREATE DATABASE "{name}"')
+    try:
+        call_command("migrate", verbosity=0)
+        started = time.perf_counter()
+        campaign_id = _bench_load(ctx)
+        load_s = time.perf_counter() - started
+        runs: list[RecomputeResult] = []
+
+        def recompute() -> RecomputeResult:
+            runs.append(ratings_recompute(campaign_id=campaign_id))
+            return runs[-1]
+
+        seconds, result = timed(recompute, max(1, min(2, ctx.repeats)))
+    finally:
+        connections.close_all()
+        _bench_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(
+        f"(e) snapshot task on PostgreSQL ({result.vote_count:,} votes, loaded by COPY in "
+        f"{load_s:.0f} s, not timed), {settings.ARENA_BOOTSTRAP_ROUNDS} bootstrap rounds: "
+        f"{seconds:.2f} s for {len(result.scopes)} scopes"
+    )
+    parts = ", ".join(f"{k} {v:.2f} s" for k, v in result.timings.items())
+    print(f"    last run: {parts}")
+    print(f"    scopes: {', '.join(result.scopes)}")
+    return [
+        Timing(
+            "(e) snapshot task on PostgreSQL",
+            seconds,
+            "s",
+            f"< {TARGET_SNAPSHOT_S:.0f} s",
+            seconds < TARGET_SNAPSHOT_S,
+        )
+    ]
+
+
 # Further sections (e.g. (e) a PostgreSQL GROUP BY snapshot) are appended here.
 SECTIONS: list[Callable[[Context], list[Timing]]] = [
     section_fit,
     section_leaderboard,
     section_classic,
     section_evalica,
+    section_snapshot,
 ]
 
 

@@ -27,6 +27,7 @@ from urllib.parse import quote, unquote
 
 import numpy as np
 import numpy.typing as npt
+import psycopg
 import redis
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -366,8 +367,9 @@ _PACKED = np.dtype([("a", ">i8"), ("b", ">i8"), ("q", ">i8"), ("o", ">i2")])
 
 
 def _fetch_packed(campaign_id: int, last_vote_id: int) -> IntArray:
-    """PostgreSQL packs the four numbers of each vote into one bytea in vote order, so 1.7 M
-    votes arrive as one value rather than 1.7 M Python tuples (several times faster)."""
+    """PostgreSQL packs the four numbers of each vote into one bytea in vote order, fetched in
+    binary: 1.7 M votes arrive as one 43 MB value in about a second, where as many Python tuples
+    take twice as long (and the text protocol's hex encoding of the bytea nearly as long)."""
     codes = " ".join(f"WHEN '{value}' THEN {code}" for value, code in OUTCOME_CODES.items())
     table = Vote._meta.db_table
     # Only constants are formatted in: the outcome codes above and the model's table name.
@@ -376,10 +378,12 @@ def _fetch_packed(campaign_id: int, last_vote_id: int) -> IntArray:
         f" || int8send(question_id) || int2send((CASE outcome {codes} END)::int2),"
         f" ''::bytea ORDER BY created_at, id) FROM {table} WHERE campaign_id = %s AND id <= %s"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [campaign_id, last_vote_id])
+    connection.ensure_connection()
+    # Django's psycopg cursors bind parameters client-side, which rules out binary results.
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(sql.encode(), [campaign_id, last_vote_id], binary=True)
         row = cursor.fetchone()
-    records = np.frombuffer(bytes(row[0] or b"") if row else b"", dtype=_PACKED)
+    records = np.frombuffer(row[0] if row and row[0] else b"", dtype=_PACKED)
     return np.column_stack([records[name].astype(np.int64) for name in ("a", "b", "q", "o")])
 
 

@@ -314,3 +314,19 @@ def test_all_outcomes_are_mapped() -> None:
 
     assert set(OUTCOME_CODES) == set(Vote.Outcome.values)
     assert sorted(OUTCOME_CODES.values()) == list(range(4))
+
+
+def test_the_portable_read_path_gives_the_same_snapshot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db import connection
+
+    campaign, cs, questions = factories.campaign_with_answers(contestants=3, questions=2)
+    cast_votes(campaign, questions[0], cs, ROUND_ROBIN)
+    cast_votes(campaign, questions[1], cs, ROUND_ROBIN[:3])
+    ratings_recompute(campaign_id=campaign.pk)
+    packed = snapshot(campaign).payload
+    # SQLite (the zero-setup `make run`) reads the vote order as plain rows.
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    ratings_recompute(campaign_id=campaign.pk)
+    plain = snapshot(campaign).payload
+    assert plain["leaderboard"] == packed["leaderboard"]
+    assert plain["style"] == packed["style"]
