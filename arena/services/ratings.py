@@ -497,22 +497,22 @@ def _style(
     shown: Sequence[str],
     how: _Settings,
 ) -> dict[str, Any]:
-    """Style-controlled ratings over the shown contestants' votes. `style_control` takes one
-    row per vote, so the counted groups are repeated; the answers' features were computed once."""
+    """Style-controlled ratings over the shown contestants' votes, from the counted groups
+    (each row weighted by its vote count); the answers' features were computed once."""
     groups, answers = data.groups, data.answers
     index = {name: k for k, name in enumerate(shown)}
     position = np.array([index.get(data.names[k], -1) for k in range(len(data.names))])
     ia, ib = position[groups.ia], position[groups.ib]
     rows = keep & (ia >= 0) & (ib >= 0)
-    repeat = weight[rows]
     anchor = how.anchor if how.anchor is not None and how.anchor[0] in index else None
     result = style_control(
-        np.repeat(ia[rows], repeat),
-        np.repeat(ib[rows], repeat),
-        np.repeat(groups.outcome[rows], repeat),
-        np.repeat(answers.features[groups.answer_a[rows]], repeat, axis=0),
-        np.repeat(answers.features[groups.answer_b[rows]], repeat, axis=0),
+        ia[rows],
+        ib[rows],
+        groups.outcome[rows],
+        answers.features[groups.answer_a[rows]],
+        answers.features[groups.answer_b[rows]],
         shown,
+        counts=weight[rows],
         drop_both_bad=how.drop_both_bad,
         anchor=anchor,
     )
