@@ -174,8 +174,19 @@ def _part_vllm(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 
 # name -> (title, function(model_dir, args) -> figures). Other parts add themselves here.
+def _part_pipeline(model_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    from benchmarks import generation_pipeline
+
+    return generation_pipeline.run(model_dir)
+
+
 PARTS: dict[str, tuple[str, Callable[[Path, argparse.Namespace], dict[str, Any]]]] = {
     "vllm": ("(a) vLLM alone, one process, all prompts at once", _part_vllm),
+    "pipeline": (
+        "(b) the pipeline (enqueue → worker → stored answers) against vLLM alone with the same"
+        " sampling, and (c) the live path's time to first token",
+        _part_pipeline,
+    ),
 }
 
 
@@ -184,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.generation")
     parser.add_argument("--model-dir", type=Path, default=None, help="default: the demo model")
     parser.add_argument(
-        "--parts", default="vllm", help=f"comma-separated, of: {', '.join(PARTS)} (or 'all')"
+        "--parts", default="all", help=f"comma-separated, of: {', '.join(PARTS)} (or 'all')"
     )
     parser.add_argument("--sequential", type=int, default=4, help="prompts run one at a time")
     parser.add_argument("--max-num-seqs", type=int, default=DEFAULT_MAX_NUM_SEQS)
