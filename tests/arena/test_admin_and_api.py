@@ -144,5 +144,10 @@ def test_fingerprint_audit_counts_changes_per_contestant_and_kind(
     audit = page.context["audit"]
     assert audit["kinds"] == ["identity", "special_token"]
     (row,) = audit["rows"]
-    assert row == {"contestant": "Audited", "answers": 2, "flagged": 1, "counts": [1, 2],
-                   "total": 3}
+    assert row == {
+        "contestant": "Audited",
+        "answers": 2,
+        "flagged": 1,
+        "counts": [1, 2],
+        "total": 3,
+    }
