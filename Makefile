@@ -30,8 +30,8 @@ fmt: $(VENV)/.installed
 	$(VENV)/bin/ruff format .
 
 messages: $(VENV)/.installed  ## needs GNU gettext; the compiled .mo files are committed
-	DEBUG=true $(PY) manage.py makemessages -l ko --ignore .venv --ignore var
-	DEBUG=true $(PY) manage.py makemessages -d djangojs -l ko --ignore .venv --ignore var
+	DEBUG=true $(PY) manage.py makemessages -l ko --ignore .venv --ignore var --no-obsolete
+	DEBUG=true $(PY) manage.py makemessages -d djangojs -l ko --ignore .venv --ignore var --no-obsolete
 	DEBUG=true $(PY) manage.py compilemessages --ignore .venv
 
 clean:

@@ -69,7 +69,10 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
                 stream_frame("reveal_both", a_html=str(last.a_html), b_html=str(last.b_html))
             )
         else:
-            for side, ready, html in (("a", last.a_ready, last.a_html), ("b", last.b_ready, last.b_html)):
+            for side, ready, html in (
+                ("a", last.a_ready, last.a_html),
+                ("b", last.b_ready, last.b_html),
+            ):
                 if ready:
                     await self.send_json(stream_frame("done", side, html=str(html)))  # type: ignore[arg-type]
 
@@ -91,6 +94,7 @@ def _owner(scope: dict[str, Any]) -> Owner | None:
     session = scope.get("session")
     key = getattr(session, "session_key", None)
     return Owner(user=None, session_key=key) if key else None
+
 
 class LeaderboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     """Tells an open leaderboard page that new snapshots were stored, so it reloads them.

@@ -18,8 +18,33 @@ from pygments.lexers import get_lexer_by_name
 from pygments.util import ClassNotFound
 
 ALLOWED_TAGS = {
-    "p", "br", "hr", "strong", "em", "del", "s", "code", "pre", "blockquote", "ul", "ol", "li",
-    "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
+    "p",
+    "br",
+    "hr",
+    "strong",
+    "em",
+    "del",
+    "s",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "a",
+    "span",
     "div",
 }
 ALLOWED_ATTRIBUTES = {
@@ -47,9 +72,9 @@ def _highlight(code: str, lang: str, attrs: str) -> str:
 
 @functools.cache
 def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "highlight": _highlight}).enable(
-        ["table", "strikethrough"]
-    )
+    return MarkdownIt(
+        "commonmark", {"html": False, "linkify": False, "highlight": _highlight}
+    ).enable(["table", "strikethrough"])
 
 
 def render_markdown(text: str) -> SafeString:

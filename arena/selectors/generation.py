@@ -26,7 +26,7 @@ def generation_progress_get(*, question_set_id: int) -> dict[str, Any]:
         contestant = contestants.get(row["contestant_id"])
         if contestant is None or row["config_hash"] != contestant.config_hash:
             continue
-        counts = per.setdefault(contestant.pk, {s: 0 for s in Answer.Status.values})
+        counts = per.setdefault(contestant.pk, dict.fromkeys(Answer.Status.values, 0))
         counts[row["status"]] = row["n"]
     out = []
     for pk, counts in sorted(per.items(), key=lambda kv: contestants[kv[0]].name):
