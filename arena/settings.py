@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import dj_database_url
@@ -77,6 +78,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The zero-setup default of `make run`: several processes share one file.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI each request runs in a thread of its own, so a persistent connection is never
+    # reused: every request connected afresh and the idle ones piled up until PostgreSQL
+    # refused more ("too many clients" at 32 concurrent API clients). A pool per process is
+    # shared by those threads; at most 8 connections a process also bounds the load. Without
+    # psycopg_pool installed, each request connects afresh: slower, but nothing piles up.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    if importlib.util.find_spec("psycopg_pool") is not None:  # psycopg[pool]
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": 8,
+            "timeout": 10,
+            "max_idle": 300,
+        }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -16,7 +16,7 @@ from arena.models import Answer, Battle, Campaign, Contestant, PairLoad, Questio
 from arena.services.access import Owner
 
 _rng = random.SystemRandom()
-CANDIDATES_PER_PAIR = 20
+CANDIDATES = 20
 
 
 def _servable(campaign: Campaign, contestants: Sequence[Contestant]) -> QuerySet[Answer]:
@@ -85,29 +85,39 @@ def battle_next(*, campaign: Campaign, owner: Owner) -> Battle | None:
     existing = open_battle(campaign=campaign, owner=owner)
     if existing is not None:
         return existing
-    contestants = list(campaign.contestants.filter(active=True))
+    contestants = {c.pk: c for c in campaign.contestants.filter(active=True)}
     if len(contestants) < 2:
         return None
 
-    servable = _servable(campaign, contestants)
     seen = owner.battles().filter(campaign=campaign, question=OuterRef("pk"))
-    unseen = Question.objects.filter(
+    questions = Question.objects.filter(
         question_set__in=campaign.question_sets.filter(kind="uploaded")
-    ).exclude(Exists(seen))
-    for lo, hi in _pair_order(campaign, contestants):
+    )
+    # Candidates are the unseen questions that follow a random one in primary-key order
+    # (wrapping round), shuffled: the database probes a few questions instead of checking
+    # and sorting every one of them by random() on each request.
+    pivot = questions.order_by("?").values_list("pk", flat=True).first()
+    if pivot is None:
+        return None
+    unseen = questions.exclude(Exists(seen))
+    for lo, hi in _pair_order(campaign, list(contestants.values())):
+        pair = [contestants[lo], contestants[hi]]
         both = unseen.filter(
-            Exists(servable.filter(question=OuterRef("pk"), contestant_id=lo)),
-            Exists(servable.filter(question=OuterRef("pk"), contestant_id=hi)),
-        )
-        candidates = list(both.order_by("?").values_list("pk", flat=True)[:CANDIDATES_PER_PAIR])
-        if not candidates:
-            continue
+            *(Exists(_servable(campaign, [c]).filter(question=OuterRef("pk"))) for c in pair)
+        ).order_by("pk")
+        candidates = list(both.filter(pk__gte=pivot).values_list("pk", flat=True)[:CANDIDATES])
+        if len(candidates) < CANDIDATES:
+            wrapped = both.filter(pk__lt=pivot).values_list("pk", flat=True)
+            candidates += list(wrapped[: CANDIDATES - len(candidates)])
+        _rng.shuffle(candidates)
         for question_id in candidates:
             # Lock just this question's two answers, so a concurrent caller skips to the
             # next question instead of finding the whole candidate list taken.
             locked = {
                 a.contestant_id: a
-                for a in _lock(servable.filter(question_id=question_id, contestant_id__in=[lo, hi]))
+                for a in _lock(
+                    _servable(campaign, pair).filter(question_id=question_id).only("contestant_id")
+                )
             }
             if lo in locked and hi in locked:
                 return _create(campaign, owner, question_id, locked[lo], locked[hi], lo, hi)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import redis
@@ -10,8 +11,15 @@ from django.conf import settings
 logger = logging.getLogger(__name__)
 
 
+@functools.cache
+def _client_for(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
 def _client() -> redis.Redis:
-    return redis.Redis.from_url(settings.REDIS_URL)
+    # One client (and so one connection pool) per process: a client per vote meant a new TCP
+    # connection per vote. Keyed by URL so tests that change REDIS_URL get their own.
+    return _client_for(settings.REDIS_URL)
 
 
 def ratings_recompute_soon(*, campaign_id: int) -> None:

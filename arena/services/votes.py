@@ -74,7 +74,7 @@ def _record(*, code: str, owner: Owner, outcome: str, reason: str) -> Vote:
     battle = (
         owner.battles()
         .select_for_update(of=("self",))
-        .select_related("answer_a", "answer_b", "campaign")
+        .select_related("answer_a", "answer_b")
         .filter(code=code)
         .first()
     )
@@ -91,7 +91,7 @@ def _record(*, code: str, owner: Owner, outcome: str, reason: str) -> Vote:
         raise VoteRefused(_("Wait until both answers are complete."), code="not_ready", status=409)
     vote = Vote.objects.create(
         battle=battle,
-        campaign=battle.campaign,
+        campaign_id=battle.campaign_id,
         evaluator=owner.user,
         question_id=battle.question_id,
         contestant_a_id=battle.answer_a.contestant_id,

@@ -1,0 +1,870 @@
+"""Load benchmark of the evaluator API: ``python -m benchmarks.load``.
+
+Simulated evaluators (N concurrent clients on loopback) loop next-battle → vote against the
+ASGI server on PostgreSQL, in a campaign of 1,000 questions x 10 contestants that already holds
+100,000 votes. Printed: votes/s, p50/p99 latency of both requests and the errors; then, in the
+same run, the rate of inserting the same number of battle + vote rows through raw psycopg (the
+ceiling: one vote per transaction on one connection, on N connections, and all in one COPY),
+and the ratio app/ceiling.
+
+What it does, in order (everything it starts is stopped, and the scratch database dropped):
+
+1. Drops and creates the scratch database ``arena_load`` on ``--pg`` (PostgreSQL, trust auth)
+   and runs ``manage.py migrate`` on it in a subprocess.
+2. Seeds it: contestants and campaign through the ORM (their config hashes are the model's),
+   the rest through COPY: 1,000 questions, 10 done answers each, 200 synthetic evaluators with
+   100,000 voted battles (each evaluator sees a question at most once; pairs and outcomes at
+   random; all older than the vote rate-limit window) and their PairLoad counts, plus
+   ``--evaluators`` fresh ones with API tokens for the load phase.
+3. Starts the server: by default ``uvicorn --workers 2`` (one process per core, as a 2-core
+   deployment would run it; uvloop + httptools), or ``--server daphne`` (one process). It runs
+   with DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS=127.0.0.1 and REDIS_URL on Redis
+   db ``--redis-db`` (14), which is flushed before and after: votes schedule the debounced
+   ratings recompute there through Redis + Celery; no worker consumes it.
+4. N async httpx clients, each with its own slice of the evaluators (round robin, so no
+   evaluator exceeds the per-minute vote limit and no two clients share an open battle), loop
+   POST /api/v1/campaigns/<slug>/next → POST /api/v1/battles/<code>/vote for ``--seconds``
+   after ``--warmup`` seconds that are not counted. Over the measured window it also reads the
+   CPU time (Linux /proc) of the server's processes, of the scratch database's PostgreSQL
+   backends and of itself, and prints it per vote: on a machine that other work shares,
+   CPU per vote is a steadier figure than votes/s.
+5. Stops the server, then inserts as many battle + vote rows as the app recorded (1,000 at
+   least) through psycopg and prints the rates and the ratios.
+
+``--answer-statistics`` adds the extended statistics on arena_answer proposed for a migration
+(see ANSWER_STATISTICS), to measure what they buy.
+
+Target (the issue): >= 500 votes/s with p99 < 100 ms on the 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import random
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+DB_NAME = "arena_load"
+CAMPAIGN_SLUG = "load"
+OUTCOMES = ("a", "b", "tie", "both_bad")
+TARGET_VOTES_PER_S = 500.0
+TARGET_P99_MS = 100.0
+
+ANSWER_TEXT = (
+    "Here is a short answer to question {q}, from contestant {c}.\n\n"
+    "1. **First**, restate the problem in plain words.\n"
+    "2. *Then* work through it step by step, keeping track of units.\n"
+    "3. Finally, check the result against a simple case.\n\n"
+    "> A quoted remark, to exercise block quotes.\n\n"
+    "Some `inline code`, and a closing paragraph long enough to look like a real reply from a "
+    "small instruction-tuned model that likes to explain itself at some length."
+)
+
+
+@dataclass(frozen=True)
+class Scale:
+    questions: int
+    contestants: int
+    stored_votes: int
+    stored_evaluators: int
+    load_evaluators: int
+
+
+@dataclass
+class Seeded:
+    campaign_id: int
+    contestant_ids: list[int]
+    question_ids: list[int]
+    # answers[question_id][contestant_id] = answer id
+    answers: dict[int, dict[int, int]]
+    stored_evaluator_ids: list[int]
+    tokens: list[str]
+    seed_vote_max_id: int
+
+
+@dataclass
+class LoadStats:
+    next_ms: list[float] = field(default_factory=list)
+    vote_ms: list[float] = field(default_factory=list)
+    votes: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    # CPU seconds used in the measured window: the server's processes, the PostgreSQL
+    # backends of the scratch database, this process (the clients). Figures per vote are
+    # steadier than votes/s on a machine that other work shares.
+    cpu_s: dict[str, float] = field(default_factory=dict)
+
+
+# --- database --------------------------------------------------------------------------------
+
+
+def _url(base: str, dbname: str) -> str:
+    return f"{base.rstrip('/')}/{dbname}"
+
+
+def db_recreate(pg: str) -> None:
+    with psycopg.connect(_url(pg, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {DB_NAME}")
+
+
+def db_drop(pg: str) -> None:
+    with psycopg.connect(_url(pg, "postgres"), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def migrate(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+
+
+def _copy(conn: psycopg.Connection[Any], table: str, columns: Sequence[str], rows: Any) -> None:
+    with conn.cursor().copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _setval(conn: psycopg.Connection[Any], table: str) -> None:
+    conn.execute(
+        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+        f"(SELECT coalesce(max(id), 0) + 1 FROM {table}), false)"
+    )
+
+
+def _users(first_id: int, count: int, prefix: str, now: dt.datetime) -> Iterator[tuple[Any, ...]]:
+    for i in range(count):
+        yield (first_id + i, "!", False, f"{prefix}{i}", "", "", "", False, True, now)
+
+
+USER_COLUMNS = (
+    "id",
+    "password",
+    "is_superuser",
+    "username",
+    "first_name",
+    "last_name",
+    "email",
+    "is_staff",
+    "is_active",
+    "date_joined",
+)
+
+
+def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
+    """Contestants and the campaign through the ORM, everything else through COPY."""
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.db import connections
+
+    from arena import models
+
+    qset = models.QuestionSet.objects.create(name="load questions")
+    contestants = [
+        models.Contestant.objects.create(
+            name=f"Load-{i}", slug=f"load-{i}", backend="vllm", model=f"/models/load-{i}"
+        )
+        for i in range(scale.contestants)
+    ]
+    campaign = models.Campaign.objects.create(name="Load", slug=CAMPAIGN_SLUG)
+    campaign.question_sets.add(qset)
+    campaign.contestants.add(*contestants)
+    hashes = {c.pk: c.config_hash for c in contestants}
+    contestant_ids = sorted(hashes)
+    connections.close_all()
+
+    now = dt.datetime.now(dt.UTC)
+    long_ago = now - dt.timedelta(days=30)
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        question_ids = list(range(1, scale.questions + 1))
+        _copy(
+            conn,
+            models.Question._meta.db_table,
+            (
+                "id",
+                "question_set_id",
+                "external_id",
+                "text",
+                "category",
+                "language",
+                "reference_answer",
+                "turns",
+                "created_at",
+            ),
+            (
+                (
+                    q,
+                    qset.pk,
+                    f"q{q}",
+                    f"Question {q}: explain step {q} of the method?",
+                    "",
+                    "en",
+                    "",
+                    "[]",
+                    long_ago,
+                )
+                for q in question_ids
+            ),
+        )
+        answers: dict[int, dict[int, int]] = {}
+        answer_rows = []
+        next_id = 1
+        for q in question_ids:
+            answers[q] = {}
+            for c in contestant_ids:
+                answers[q][c] = next_id
+                text = ANSWER_TEXT.format(q=q, c=c)
+                answer_rows.append(
+                    (
+                        next_id,
+                        q,
+                        c,
+                        hashes[c],
+                        "done",
+                        "",
+                        text,
+                        text,
+                        "{}",
+                        "[]",
+                        False,
+                        False,
+                        0,
+                        long_ago,
+                    )
+                )
+                next_id += 1
+        _copy(
+            conn,
+            models.Answer._meta.db_table,
+            (
+                "id",
+                "question_id",
+                "contestant_id",
+                "config_hash",
+                "status",
+                "failure_reason",
+                "raw_text",
+                "shown_text",
+                "strip_report",
+                "followups",
+                "flagged",
+                "released",
+                "attempts",
+                "created_at",
+            ),
+            answer_rows,
+        )
+
+        user_table = User._meta.db_table
+        stored_ids = list(range(1_000_001, 1_000_001 + scale.stored_evaluators))
+        load_ids = list(range(2_000_001, 2_000_001 + scale.load_evaluators))
+        _copy(conn, user_table, USER_COLUMNS, _users(stored_ids[0], len(stored_ids), "past", now))
+        _copy(conn, user_table, USER_COLUMNS, _users(load_ids[0], len(load_ids), "load", now))
+        _copy(
+            conn,
+            models.Campaign.evaluators.through._meta.db_table,
+            ("campaign_id", "user_id"),
+            ((campaign.pk, u) for u in stored_ids + load_ids),
+        )
+        tokens = []
+        token_rows = []
+        for u in load_ids:
+            # The same key format and digest as arena.services.tokens.api_token_create; a
+            # mismatch shows up at once as 401s.
+            key = "arena_" + secrets.token_urlsafe(32)
+            tokens.append(key)
+            digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+            token_rows.append((u, "load", digest, key[6:14], now))
+        _copy(
+            conn,
+            models.ApiToken._meta.db_table,
+            ("user_id", "name", "key_hash", "prefix", "created_at"),
+            token_rows,
+        )
+
+        pairs = [(lo, hi) for i, lo in enumerate(contestant_ids) for hi in contestant_ids[i + 1 :]]
+        per_evaluator = -(-scale.stored_votes // scale.stored_evaluators)
+        if per_evaluator > scale.questions:
+            raise SystemExit("more stored votes than evaluators x questions allow")
+        battle_rows = []
+        vote_rows = []
+        loads: Counter[tuple[int, int]] = Counter()
+        n = 0
+        for evaluator in stored_ids:
+            for q in rng.sample(question_ids, per_evaluator):
+                if n == scale.stored_votes:
+                    break
+                n += 1
+                lo, hi = rng.choice(pairs)
+                loads[lo, hi] += 1
+                a, b = (lo, hi) if rng.random() < 0.5 else (hi, lo)
+                served = long_ago + dt.timedelta(seconds=rng.uniform(0, 29 * 86400))
+                battle_rows.append(
+                    (
+                        n,
+                        uuid.uuid4(),
+                        campaign.pk,
+                        evaluator,
+                        "",
+                        "stored",
+                        q,
+                        answers[q][a],
+                        answers[q][b],
+                        "voted",
+                        served,
+                        served,
+                    )
+                )
+                voted = served + dt.timedelta(seconds=rng.uniform(5, 120))
+                vote_rows.append(
+                    (
+                        n,
+                        n,
+                        campaign.pk,
+                        evaluator,
+                        q,
+                        a,
+                        b,
+                        rng.choice(OUTCOMES),
+                        "",
+                        int((voted - served).total_seconds() * 1000),
+                        voted,
+                    )
+                )
+        _copy(conn, models.Battle._meta.db_table, BATTLE_COLUMNS, battle_rows)
+        _copy(conn, models.Vote._meta.db_table, VOTE_COLUMNS, vote_rows)
+        _copy(
+            conn,
+            models.PairLoad._meta.db_table,
+            ("campaign_id", "contestant_lo_id", "contestant_hi_id", "battles"),
+            ((campaign.pk, lo, hi, loads[lo, hi]) for lo, hi in pairs),
+        )
+        for model in (models.Question, models.Answer, models.Battle, models.Vote):
+            _setval(conn, model._meta.db_table)
+        _setval(conn, user_table)
+        conn.commit()
+        conn.autocommit = True
+        conn.execute("VACUUM ANALYZE")
+    return Seeded(
+        campaign_id=campaign.pk,
+        contestant_ids=contestant_ids,
+        question_ids=question_ids,
+        answers=answers,
+        stored_evaluator_ids=stored_ids,
+        tokens=tokens,
+        seed_vote_max_id=n,
+    )
+
+
+BATTLE_COLUMNS = (
+    "id",
+    "code",
+    "campaign_id",
+    "evaluator_id",
+    "session_key",
+    "mode",
+    "question_id",
+    "answer_a_id",
+    "answer_b_id",
+    "state",
+    "served_at",
+    "expires_at",
+)
+VOTE_COLUMNS = (
+    "id",
+    "battle_id",
+    "campaign_id",
+    "evaluator_id",
+    "question_id",
+    "contestant_a_id",
+    "contestant_b_id",
+    "outcome",
+    "reason",
+    "time_to_vote_ms",
+    "created_at",
+)
+
+
+# Without it PostgreSQL multiplies the selectivities of contestant_id and config_hash (which
+# nearly determine each other), expects ~1% of the answers where there are ~10%, and plans
+# the candidate query as a hash join over every answer of the pair instead of an index walk
+# that stops after 20 questions. VACUUM ANALYZE after seeding computes it.
+ANSWER_STATISTICS = (
+    "CREATE STATISTICS IF NOT EXISTS arena_answer_contestant_config (dependencies) "
+    "ON contestant_id, config_hash FROM arena_answer"
+)
+
+
+# --- server ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_start(
+    kind: str, workers: int, port: int, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    if kind == "uvicorn":
+        cmd = [sys.executable, "-m", "uvicorn", "arena.asgi:application"]
+        cmd += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+        cmd += ["--lifespan", "off", "--no-access-log", "--log-level", "warning"]
+    else:
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
+        cmd += ["-v", "0", "arena.asgi:application"]
+    # Its own process group, so stopping it reaches uvicorn's worker processes too.
+    return subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+
+
+def server_stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def server_wait(base: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                return
+        time.sleep(0.2)
+    raise SystemExit("the server did not answer /healthz in time")
+
+
+# --- CPU accounting (Linux /proc) --------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_of(pid: int) -> float:
+    """utime + stime of one process in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _children(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            ppid = int(stat.read_text().rpartition(")")[2].split()[1])
+            parents.setdefault(ppid, []).append(int(stat.parent.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+def _backends(monitor: psycopg.Connection[Any]) -> list[int]:
+    rows = monitor.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid()"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def cpu_snapshot(server_pid: int, monitor: psycopg.Connection[Any]) -> dict[str, dict[int, float]]:
+    return {
+        "server": {p: _cpu_of(p) for p in _children(server_pid)},
+        "postgres": {p: _cpu_of(p) for p in _backends(monitor)},
+        "clients": {os.getpid(): time.process_time()},
+    }
+
+
+def cpu_used(
+    before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]
+) -> dict[str, float]:
+    """Per group, CPU seconds spent between the snapshots; a process first seen in `after`
+    counts from zero (backends the pool opened during the window)."""
+    return {
+        group: sum(t - before[group].get(pid, 0.0) for pid, t in after[group].items())
+        for group in after
+    }
+
+
+# --- clients ---------------------------------------------------------------------------------
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+async def evaluator_loop(
+    client: httpx.AsyncClient,
+    tokens: Sequence[str],
+    stats: LoadStats,
+    rng: random.Random,
+    *,
+    measure_from: float,
+    stop_at: float,
+    max_votes: int,
+) -> None:
+    i = 0
+    while time.monotonic() < stop_at and stats.votes < max_votes:
+        headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+        i += 1
+        t0 = time.perf_counter()
+        r = await client.post(f"/api/v1/campaigns/{CAMPAIGN_SLUG}/next", headers=headers)
+        t1 = time.perf_counter()
+        counted = time.monotonic() >= measure_from
+        battle = _json(r).get("battle") if r.status_code == 200 else None
+        if battle is None:
+            stats.errors[f"next {r.status_code} {_json(r).get('code', '')}".rstrip()] += 1
+            continue
+        t2 = time.perf_counter()
+        r = await client.post(
+            f"/api/v1/battles/{battle['code']}/vote",
+            json={"outcome": rng.choice(OUTCOMES)},
+            headers=headers,
+        )
+        t3 = time.perf_counter()
+        if r.status_code != 201:
+            stats.errors[f"vote {r.status_code} {_json(r).get('code', '')}".rstrip()] += 1
+            continue
+        if counted:
+            stats.next_ms.append((t1 - t0) * 1000)
+            stats.vote_ms.append((t3 - t2) * 1000)
+            stats.votes += 1
+
+
+async def _cpu_window(
+    stats: LoadStats, server_pid: int, dsn: str, measure_from: float, stop_at: float
+) -> None:
+    # Connected before the load: a server that runs PostgreSQL out of connections must not
+    # take the measurement down with it.
+    with psycopg.connect(dsn, autocommit=True) as monitor:
+        await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+        before = cpu_snapshot(server_pid, monitor)
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+        stats.cpu_s = cpu_used(before, cpu_snapshot(server_pid, monitor))
+
+
+async def load_run(
+    base: str,
+    tokens: Sequence[str],
+    *,
+    clients: int,
+    warmup: float,
+    seconds: float,
+    max_votes: int,
+    server_pid: int,
+    dsn: str,
+) -> tuple[LoadStats, float]:
+    stats = LoadStats()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30.0) as client:
+        start = time.monotonic()
+        measure_from, stop_at = start + warmup, start + warmup + seconds
+        await asyncio.gather(
+            _cpu_window(stats, server_pid, dsn, measure_from, stop_at),
+            *(
+                evaluator_loop(
+                    client,
+                    tokens[i::clients],
+                    stats,
+                    random.Random(i),
+                    measure_from=measure_from,
+                    stop_at=stop_at,
+                    max_votes=max_votes,
+                )
+                for i in range(clients)
+            ),
+        )
+        elapsed = min(time.monotonic(), stop_at) - measure_from
+    return stats, max(elapsed, 1e-9)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+# --- ceiling ---------------------------------------------------------------------------------
+
+
+def _ceiling_rows(
+    seeded: Seeded, count: int, rng: random.Random
+) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+    """(battle row without id, vote row without ids) pairs like the ones the app writes."""
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for _ in range(count):
+        q = rng.choice(seeded.question_ids)
+        a, b = rng.sample(seeded.contestant_ids, 2)
+        evaluator = rng.choice(seeded.stored_evaluator_ids)
+        answer_a, answer_b = seeded.answers[q][a], seeded.answers[q][b]
+        battle: tuple[Any, ...] = (uuid.uuid4(), seeded.campaign_id, evaluator, "", "stored")
+        battle += (q, answer_a, answer_b, "voted", now, now)
+        vote = (seeded.campaign_id, evaluator, q, a, b, rng.choice(OUTCOMES), "", 1234, now)
+        rows.append((battle, vote))
+    return rows
+
+
+_BATTLE_INSERT = (
+    f"INSERT INTO arena_battle ({', '.join(BATTLE_COLUMNS[1:])}) "
+    f"VALUES ({', '.join(['%s'] * (len(BATTLE_COLUMNS) - 1))}) RETURNING id"
+)
+_VOTE_INSERT = (
+    f"INSERT INTO arena_vote ({', '.join(VOTE_COLUMNS[1:])}) "
+    f"VALUES (%s, {', '.join(['%s'] * (len(VOTE_COLUMNS) - 2))})"
+)
+
+
+def ceiling_one_per_txn(url: str, rows: Sequence[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> float:
+    with psycopg.connect(url) as conn:
+        start = time.perf_counter()
+        for battle, vote in rows:
+            with conn.transaction():
+                cur = conn.execute(_BATTLE_INSERT, battle)
+                battle_id = cur.fetchone()[0]  # type: ignore[index]
+                conn.execute(_VOTE_INSERT, (battle_id, *vote))
+        return len(rows) / (time.perf_counter() - start)
+
+
+async def _ceiling_concurrent(
+    url: str, rows: Sequence[tuple[tuple[Any, ...], tuple[Any, ...]]], connections: int
+) -> float:
+    conns = [await psycopg.AsyncConnection.connect(url) for _ in range(connections)]
+
+    async def worker(conn: psycopg.AsyncConnection[Any], mine: Sequence[Any]) -> None:
+        for battle, vote in mine:
+            async with conn.transaction():
+                cur = await conn.execute(_BATTLE_INSERT, battle)
+                battle_id = (await cur.fetchone())[0]  # type: ignore[index]
+                await conn.execute(_VOTE_INSERT, (battle_id, *vote))
+
+    try:
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(c, rows[i::connections]) for i, c in enumerate(conns)))
+        return len(rows) / (time.perf_counter() - start)
+    finally:
+        for c in conns:
+            await c.close()
+
+
+def ceiling_batched(url: str, rows: Sequence[tuple[tuple[Any, ...], tuple[Any, ...]]]) -> float:
+    with psycopg.connect(url) as conn:
+        start = time.perf_counter()
+        with conn.transaction():
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT nextval(pg_get_serial_sequence('arena_battle', 'id')) "
+                    "FROM generate_series(1, %s)",
+                    (len(rows),),
+                )
+            ]
+            _copy(
+                conn,
+                "arena_battle",
+                BATTLE_COLUMNS,
+                ((i, *b) for i, (b, _v) in zip(ids, rows, strict=True)),
+            )
+            _copy(
+                conn,
+                "arena_vote",
+                VOTE_COLUMNS[1:],
+                ((i, *v) for i, (_b, v) in zip(ids, rows, strict=True)),
+            )
+        return len(rows) / (time.perf_counter() - start)
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=32, help="concurrent evaluators (32)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds (20)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds first (3)")
+    parser.add_argument("--max-votes", type=int, default=1_000_000, help="stop after K votes")
+    parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (2)")
+    parser.add_argument("--questions", type=int, default=1000)
+    parser.add_argument("--contestants", type=int, default=10)
+    parser.add_argument("--stored-votes", type=int, default=100_000)
+    parser.add_argument("--evaluators", type=int, default=2000, help="fresh ones for the load")
+    parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379")
+    parser.add_argument("--redis-db", type=int, default=14)
+    parser.add_argument(
+        "--answer-statistics",
+        action="store_true",
+        help="also create the extended statistics proposed for arena_answer (not yet in a "
+        "migration): the sampler's candidate query then probes ~20 questions, not all",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the server and database up")
+    args = parser.parse_args(argv)
+
+    rng = random.Random(20240814)
+    scale = Scale(
+        questions=args.questions,
+        contestants=args.contestants,
+        stored_votes=args.stored_votes,
+        stored_evaluators=max(200, -(-args.stored_votes // args.questions)),
+        load_evaluators=args.evaluators,
+    )
+    redis_url = f"{args.redis.rstrip('/')}/{args.redis_db}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": _url(args.pg, DB_NAME),
+        "REDIS_URL": redis_url,
+        "CELERY_BROKER_URL": redis_url,
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "ARENA_LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "arena.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    scratch_redis = redis.Redis.from_url(redis_url)
+    scratch_redis.flushdb()
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        t = time.perf_counter()
+        db_recreate(args.pg)
+        migrate(env)
+        if args.answer_statistics:
+            with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+                conn.execute(ANSWER_STATISTICS)
+        seeded = seed(env, scale, rng)
+        print(
+            f"seeded {scale.questions:,} questions x {scale.contestants} contestants, "
+            f"{seeded.seed_vote_max_id:,} stored votes by {scale.stored_evaluators} evaluators, "
+            f"{scale.load_evaluators:,} load evaluators with tokens "
+            f"({time.perf_counter() - t:.1f} s)"
+        )
+
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = server_start(args.server, args.workers, port, env)
+        server_wait(base, proc)
+        procs = f"{args.workers} worker processes" if args.server == "uvicorn" else "1 process"
+        print(
+            f"server: {args.server}, {procs}; {args.clients} clients, "
+            f"{args.warmup:g} s warm-up + {args.seconds:g} s measured; "
+            f"answer statistics {'on' if args.answer_statistics else 'off'}; "
+            f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        )
+        stats, elapsed = asyncio.run(
+            load_run(
+                base,
+                seeded.tokens,
+                clients=args.clients,
+                warmup=args.warmup,
+                seconds=args.seconds,
+                max_votes=args.max_votes,
+                server_pid=proc.pid,
+                dsn=env["DATABASE_URL"],
+            )
+        )
+        if not args.keep:
+            server_stop(proc)
+        app_rate = stats.votes / elapsed
+        with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+            recorded = conn.execute(
+                "SELECT count(*) FROM arena_vote WHERE id > %s", (seeded.seed_vote_max_id,)
+            ).fetchone()
+        total_recorded = recorded[0] if recorded else 0
+        p99_next, p99_vote = percentile(stats.next_ms, 99), percentile(stats.vote_ms, 99)
+        print()
+        print(f"app: {stats.votes:,} votes in {elapsed:.1f} s = {app_rate:,.0f} votes/s")
+        print(
+            f"  next: p50 {percentile(stats.next_ms, 50):6.1f} ms   p99 {p99_next:6.1f} ms\n"
+            f"  vote: p50 {percentile(stats.vote_ms, 50):6.1f} ms   p99 {p99_vote:6.1f} ms"
+        )
+        errors = ", ".join(f"{k}: {v}" for k, v in stats.errors.most_common()) or "none"
+        print(f"  errors: {errors}")
+        per_vote = {k: 1000 * v / max(stats.votes, 1) for k, v in stats.cpu_s.items()}
+        print(
+            "  CPU per vote (ms): "
+            + ", ".join(f"{k} {v:.1f}" for k, v in per_vote.items())
+            + f"; total {sum(per_vote.values()):.1f} ({os.cpu_count()} cores: "
+            f"{1000 * (os.cpu_count() or 1) / max(sum(per_vote.values()), 1e-9):,.0f} votes/s "
+            "if nothing else ran)"
+        )
+        print(f"  votes in the database from the load (warm-up included): {total_recorded:,}")
+
+        count = max(stats.votes, 1000)
+        rows = _ceiling_rows(seeded, count, rng)
+        url = env["DATABASE_URL"]
+        one = ceiling_one_per_txn(url, rows[: count // 2])
+        many = asyncio.run(_ceiling_concurrent(url, rows[count // 2 :], args.clients))
+        batched = ceiling_batched(url, _ceiling_rows(seeded, count, rng))
+        print()
+        print(f"ceiling: raw psycopg inserts of {count:,} battle + vote rows")
+        for label, rate in (
+            ("one vote per transaction, 1 connection", one),
+            (f"one vote per transaction, {args.clients} connections", many),
+            ("all in one transaction (COPY)", batched),
+        ):
+            print(f"  {label:<46} {rate:>10,.0f} votes/s   app/ceiling {app_rate / rate:6.1%}")
+        met = app_rate >= TARGET_VOTES_PER_S and max(p99_next, p99_vote) < TARGET_P99_MS
+        print()
+        print(
+            f"target >= {TARGET_VOTES_PER_S:.0f} votes/s with p99 < {TARGET_P99_MS:.0f} ms: "
+            f"{'met' if met else 'NOT met'}"
+        )
+    finally:
+        if args.keep:
+            print(f"kept: server pid {proc.pid if proc else '-'}, database {DB_NAME}")
+        else:
+            if proc is not None:
+                server_stop(proc)
+            with contextlib.suppress(Exception):
+                from django.db import connections
+
+                connections.close_all()
+            db_drop(args.pg)
+            scratch_redis.flushdb()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
