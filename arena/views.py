@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from arena.models import Campaign
 from arena.selectors.battles import (
     NotFound,
     RevealRefused,
@@ -56,15 +57,22 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+def _campaign_or_login(request: HttpRequest, slug: str, owner: Owner) -> Campaign | HttpResponse:
+    """The campaign if this visitor may use it; else a login redirect or a 404."""
+    try:
+        return campaign_access(slug=slug, owner=owner)
+    except AccessDenied:
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise Http404(_("This campaign does not exist or is not open to you.")) from None
+
+
 @require_GET
 def campaign_next(request: HttpRequest, slug: str) -> HttpResponse:
     owner = owner_for(request)
-    try:
-        campaign = campaign_access(slug=slug, owner=owner)
-    except AccessDenied:
-        if not request.user.is_authenticated:
-            return redirect(f"/accounts/login/?next={request.path}")
-        raise Http404(_("This campaign does not exist or is not open to you.")) from None
+    campaign = _campaign_or_login(request, slug, owner)
+    if isinstance(campaign, HttpResponse):
+        return campaign
     battle = battle_next(campaign=campaign, owner=owner)
     if battle is None:
         context = {"campaign": campaign, "progress": progress_get(campaign=campaign, owner=owner)}
@@ -109,28 +117,26 @@ def battle_vote(request: HttpRequest, code: str) -> HttpResponse:
             reason=request.POST.get("reason", ""),
         )
     except VoteRefused as exc:
-        messages.error(request, str(exc))
         if exc.code == "not_found":
             raise Http404(str(exc)) from None
+        messages.error(request, str(exc))
     return redirect("battle", code=code)
 
 
 @require_POST
 def battle_skip_view(request: HttpRequest, code: str) -> HttpResponse:
-    slug = battle_skip(code=code, owner=owner_for(request))
-    if slug is None:
+    skipped = battle_skip(code=str(code), owner=owner_for(request))
+    if skipped is None:
         raise Http404(_("There is no such battle for you."))
-    return redirect("campaign_next", slug=slug)
+    slug, mode = skipped
+    return redirect("live_new" if mode == "live" else "campaign_next", slug=slug)
 
 
 def live_new(request: HttpRequest, slug: str) -> HttpResponse:
     owner = owner_for(request)
-    try:
-        campaign = campaign_access(slug=slug, owner=owner)
-    except AccessDenied:
-        if not request.user.is_authenticated:
-            return redirect(f"/accounts/login/?next={request.path}")
-        raise Http404(_("This campaign does not exist or is not open to you.")) from None
+    campaign = _campaign_or_login(request, slug, owner)
+    if isinstance(campaign, HttpResponse):
+        return campaign
     if not campaign.allow_live:
         raise Http404(_("This campaign does not take live questions."))
     error = ""

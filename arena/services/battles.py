@@ -148,16 +148,16 @@ def _create(
 
 
 @transaction.atomic
-def battle_skip(*, code: str, owner: Owner) -> str | None:
+def battle_skip(*, code: str, owner: Owner) -> tuple[str, str] | None:
     """Skip the owner's served battle (its question counts as seen); returns the campaign's
-    slug, or None when the owner has no such battle."""
+    slug and the battle's mode, or None when the owner has no such battle."""
     battle = owner.battles().select_related("campaign").filter(code=code).first()
     if battle is None:
         return None
     Battle.objects.filter(pk=battle.pk, state=Battle.State.SERVED).update(
         state=Battle.State.SKIPPED
     )
-    return battle.campaign.slug
+    return battle.campaign.slug, battle.mode
 
 
 def remaining_questions(*, campaign: Campaign, owner: Owner) -> int:

@@ -161,7 +161,7 @@ def test_vote_on_a_skipped_battle_is_refused(evaluator: User) -> None:
     owner = Owner(user=evaluator)
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
-    assert battle_skip(code=str(battle.code), owner=owner) == campaign.slug
+    assert battle_skip(code=str(battle.code), owner=owner) == (campaign.slug, "stored")
     with pytest.raises(VoteRefused) as info:
         vote_cast(code=str(battle.code), owner=owner, outcome="a")
     assert info.value.code == "closed"
