@@ -82,13 +82,13 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Under ASGI each request runs in a thread of its own, so a persistent connection is never
     # reused: every request connected afresh and the idle ones piled up until PostgreSQL
     # refused more ("too many clients" at 32 concurrent API clients). A pool per process is
-    # shared by those threads; at most 8 connections a process also bounds the load. Without
-    # psycopg_pool installed, each request connects afresh: slower, but nothing piles up.
+    # shared by those threads and bounds the load. Generation workers hold a connection only
+    # around their short queries, never while a model generates (see services/answers.py).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     if importlib.util.find_spec("psycopg_pool") is not None:  # psycopg[pool]
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
-            "max_size": 8,
+            "max_size": env_int("ARENA_DB_POOL_MAX", 8, minimum=1),
             "timeout": 10,
             "max_idle": 300,
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from arena.services import answers, live
 from models_backend.backends.base import BackendUnavailable
@@ -30,6 +31,12 @@ def generate_answer(self: Task, *, answer_id: int) -> str:  # type: ignore[type-
         # Not counted against max_retries, since this is no backend failure.
         self.request.retries -= 1
         raise self.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
+    except (OperationalError, InterfaceError) as exc:
+        # The database was briefly out of reach; the answer is pending or will turn stale.
+        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
+        raise self.retry(
+            exc=exc, countdown=countdown, max_retries=4 * settings.ARENA_GENERATION_MAX_RETRIES
+        ) from exc
     except BackendUnavailable as exc:
         if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
             answers.answer_fail(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -233,6 +233,9 @@ def answer_generate(*, answer_id: int) -> str:
         return "failed"
     spec, sampling = contestant_spec(contestant), contestant_sampling(contestant)
     runtime = get_runtime()
+    # Generation takes seconds to minutes: give the connection back to the pool meanwhile,
+    # so a worker with many task threads does not need a connection per thread.
+    connection.close()
     history: list[ChatMessage] = []
     results: list[GenerationResult] = []
     started = time.monotonic()

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -280,6 +280,7 @@ def live_turn_generate(*, battle_id: int, side: Side, turn: int) -> str:
         sampling=contestant_sampling(contestant),
         system_prompt=contestant.system_prompt,
     )
+    connection.close()  # not held while the model generates (see answers.answer_generate)
     try:
         result = get_runtime().run(
             request,
