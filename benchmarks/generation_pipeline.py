@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -140,15 +141,18 @@ def pipeline(model_dir: Path) -> dict[str, Any]:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    # Stop the worker (and vLLM's processes) on any exit, Ctrl-C and SIGTERM included: a
+    # stray worker would go on consuming the benchmark's queue in the next run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         _wait_ready(log / "bench-gen-worker.log", worker)
         return {**_measure_pipeline(model_dir), **_measure_live(model_dir)}
     finally:
-        worker.terminate()
+        os.killpg(worker.pid, signal.SIGTERM)
         try:
             worker.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            worker.kill()
+            os.killpg(worker.pid, signal.SIGKILL)
         handle.close()
         from django.db import connections
 
@@ -187,7 +191,7 @@ def _wait_done(question_set: Any, expected: int) -> None:
     from arena.models import Answer
 
     done = Answer.objects.filter(question__question_set=question_set, status="done")
-    deadline = time.monotonic() + 1800
+    deadline = time.monotonic() + 900
     while done.count() < expected:
         if time.monotonic() > deadline:
             raise RuntimeError("the pipeline did not finish")

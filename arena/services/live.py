@@ -9,7 +9,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, Literal
 
 from asgiref.sync import async_to_sync
@@ -35,6 +35,7 @@ from models_backend.backends.base import (
     GenerationFailed,
     GenerationRequest,
 )
+from models_backend.fingerprints import KNOWN_IDENTITY_TERMS
 
 logger = logging.getLogger(__name__)
 Side = Literal["a", "b"]
@@ -47,14 +48,25 @@ _SELF_INTRO = re.compile(
     r"(?i)(?:\b(?:i|i'm|i’m|im|my|as|me|we|our)\b|저는|제가|나는|제\s*이름|저희)"
 )
 _SENTENCE_END = re.compile(r"[.!?。！？\n](?=\s|$)")
+_TOKEN_CHARS = ("<", "[", "#", "|", "｜", "`")
 _TOKEN_START = re.compile(r"(?:<[^>\s]{0,40}|\[[^\]\s]{0,40}|<｜[^｜]{0,40}|#{1,6}[^\n]{0,20})$")
 
 
-def safe_prefix(shown: str) -> str:
-    """The part of a partial answer that can be sent now without a later strip undoing it."""
-    cut = len(shown)
+def safe_prefix(shown: str, terms: Sequence[str] = ()) -> str:
+    """The part of a partial answer that can be sent now without a later strip undoing it.
+
+    ``terms`` are identity terms in lower case: a partial last word that could still grow
+    into one of them (or into a template token) is held back; any other is sent at once.
+    """
     last_space = max(shown.rfind(" "), shown.rfind("\n"), shown.rfind("\t"))
-    cut = min(cut, last_space + 1 if last_space >= 0 else 0)
+    cut = last_space + 1 if last_space >= 0 else 0
+    partial = shown[cut:].lower()
+    if (
+        partial
+        and not partial.startswith(_TOKEN_CHARS)
+        and not any(t.startswith(partial) for t in terms)
+    ):
+        cut = len(shown)
     token = _TOKEN_START.search(shown[:cut])
     if token:
         cut = token.start()
@@ -198,6 +210,7 @@ class StreamStripper:
 
     def __init__(self, *, code: str, side: Side, contestant: Contestant, terms: list[str]) -> None:
         self.code, self.side, self.contestant, self.terms = code, side, contestant, terms
+        self.lowered = sorted({t.lower() for t in (*terms, *KNOWN_IDENTITY_TERMS)})
         self.raw = ""
         self.sent = ""
         self.last = 0.0
@@ -226,7 +239,7 @@ class StreamStripper:
             return None
         self.last = now
         shown = self._shown()
-        frame = self._frame(safe_prefix(shown))
+        frame = self._frame(safe_prefix(shown, self.lowered))
         layer = get_channel_layer()
         if frame is None or layer is None:
             return None

@@ -8,21 +8,24 @@ from arena.services.live import safe_prefix
 @pytest.mark.parametrize(
     ("partial", "sendable"),
     [
-        ("Sure, here is", "Sure, here "),
+        ("Sure, here is", "Sure, here is"),
+        ("Sure, here is Clau", "Sure, here is "),
         ("Hello there! I am Smol", "Hello there!"),
         ("The <|im_e", "The "),
         ("Use [INS", "Use "),
-        ("OK", ""),
+        ("OK", "OK"),
+        ("Smol", ""),
         ("저는 클로", ""),
-        ("파이썬은 좋은 언어입니다. 그리고", "파이썬은 좋은 언어입니다. "),
+        ("파이썬은 좋은 언어입니다. 그리고", "파이썬은 좋은 언어입니다. 그리고"),
+        ("안녕하세요, 클로", "안녕하세요, "),
         ("Yes. The answer is 4. ", "Yes. The answer is 4. "),
     ],
 )
 def test_stream_holds_back_what_stripping_could_still_change(partial: str, sendable: str) -> None:
-    assert safe_prefix(partial) == sendable
+    assert safe_prefix(partial, ["claude", "클로드", "smollm"]) == sendable
 
 
 def test_sendable_prefix_is_always_a_prefix() -> None:
     text = "First line.\nAs an AI developed by Someone, I can help. Then more words follow"
     for end in range(len(text) + 1):
-        assert text[:end].startswith(safe_prefix(text[:end]))
+        assert text[:end].startswith(safe_prefix(text[:end], ["someone"]))
