@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections import Counter
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from arena.models import Answer, Battle, PairLoad, Vote
@@ -257,23 +258,37 @@ def test_two_simultaneous_submits_give_one_vote() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_two_evaluators_asking_at_once_get_different_work() -> None:
     campaign, _c, _q = factories.campaign_with_answers(contestants=2, questions=2)
-    users = [factories.UserFactory(), factories.UserFactory()]
-    barrier = threading.Barrier(2)
-    picked: list[tuple[int, int]] = []
+    first_user, second_user = factories.UserFactory(), factories.UserFactory()
+    chosen = threading.Event()
+    picked: dict[str, int] = {}
 
-    def ask(user: User) -> None:
-        barrier.wait()
+    def first() -> None:
+        # Hold the transaction (and its row locks) open while the second evaluator chooses:
+        # the moment two requests really overlap. (The second then waits for this commit on
+        # the pair's counter row, so this cannot wait for it to finish.)
         try:
-            battle = battle_next(campaign=campaign, owner=Owner(user=user))
-            assert battle is not None
-            picked.append((battle.question_id, battle.answer_a_id))
+            with transaction.atomic():
+                battle = battle_next(campaign=campaign, owner=Owner(user=first_user))
+                assert battle is not None
+                picked["first"] = battle.question_id
+                chosen.set()
+                time.sleep(2)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=ask, args=(u,)) for u in users]
+    def second() -> None:
+        try:
+            chosen.wait(timeout=30)
+            battle = battle_next(campaign=campaign, owner=Owner(user=second_user))
+            assert battle is not None
+            picked["second"] = battle.question_id
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(picked) == 2
-    assert picked[0][0] != picked[1][0], "the second evaluator skipped the locked question"
+    assert set(picked) == {"first", "second"}
+    assert picked["first"] != picked["second"], "the second evaluator skipped the locked question"
