@@ -84,6 +84,7 @@ class PublicCampaign:
     allow_live: bool
     progress: PublicProgress | None = None
     tags: list[str] = field(default_factory=list)
+    leaderboard: bool = False  # may this visitor open the campaign's leaderboard
 
 
 def stream_frame(

@@ -143,6 +143,8 @@ def campaign_list_for(*, owner: Owner) -> list[PublicCampaign]:
             description=c.description,
             allow_live=c.allow_live,
             progress=progress_get(campaign=c, owner=owner),
+            # Team-only leaderboards are for staff (evaluators would be swayed by them).
+            leaderboard=c.leaderboard_public or (owner.user is not None and owner.user.is_staff),
         )
         for c in campaigns_for(owner)
     ]

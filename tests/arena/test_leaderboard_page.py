@@ -170,7 +170,7 @@ def test_staff_page_stays_within_its_query_budget(
 
 
 def test_home_links_to_each_campaign_leaderboard(client: Client) -> None:
-    campaign = factories.CampaignFactory(is_open=True)
+    campaign = factories.CampaignFactory(is_open=True, leaderboard_public=True)
     assert reverse("leaderboard", args=[campaign.slug]) in client.get("/").content.decode()
 
 
@@ -275,3 +275,18 @@ def test_api_exports_battles_to_staff_only(client: Client, staff_user: User) -> 
         "language",
         "tstamp",
     }
+
+
+@pytest.mark.django_db
+def test_home_links_the_leaderboard_only_where_the_visitor_may_open_it(client: Client) -> None:
+    evaluator = factories.UserFactory()
+    team = factories.CampaignFactory(slug="team-only", leaderboard_public=False)
+    public = factories.CampaignFactory(slug="public-one", leaderboard_public=True)
+    team.evaluators.add(evaluator)
+    public.evaluators.add(evaluator)
+    client.force_login(evaluator)
+    page = client.get("/").content.decode()
+    assert "/c/public-one/leaderboard/" in page
+    assert "/c/team-only/leaderboard/" not in page
+    client.force_login(factories.UserFactory(is_staff=True))
+    assert "/c/team-only/leaderboard/" in client.get("/").content.decode()
