@@ -24,7 +24,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from arena.models import Question, QuestionSet
+from arena.models import Answer, Battle, Question, QuestionSet
 
 Format = Literal["csv", "json", "jsonl"]
 Mode = Literal["refuse", "update"]
@@ -329,6 +329,7 @@ def question_set_import(
     result = ImportResult(question_set=question_set)
     new: list[Question] = []
     changed: list[Question] = []
+    reworded: list[tuple[int, Question]] = []
     fields = ["text", "category", "language", "reference_answer", "turns"]
     for row in rows:
         attrs = {
@@ -343,12 +344,41 @@ def question_set_import(
         if question is None:
             new.append(Question(question_set=question_set, external_id=row.external_id, **attrs))
         elif any(getattr(question, k) != v for k, v in attrs.items()):
+            if question.text != row.prompt or question.turns != row.turns:
+                reworded.append((row.line, question))
             for key, value in attrs.items():
                 setattr(question, key, value)
             changed.append(question)
         else:
             result.unchanged += 1
+    _drop_stale_answers(reworded)
     Question.objects.bulk_create(new, batch_size=1000)
     Question.objects.bulk_update(changed, fields, batch_size=1000)
     result.created, result.updated = len(new), len(changed)
     return result
+
+
+def _drop_stale_answers(reworded: list[tuple[int, Question]]) -> None:
+    """Answers to a question's old wording must not be shown with the new one: delete them
+    (generation makes new ones). A question that was already shown in battles keeps its
+    wording, since votes were cast on it: that is an error for its row."""
+    if not reworded:
+        return
+    ids = [q.pk for _line, q in reworded]
+    shown = set(Battle.objects.filter(question_id__in=ids).values_list("question_id", flat=True))
+    if shown:
+        raise QuestionImportError(
+            [
+                RowError(
+                    line,
+                    _(
+                        "id %(id)r was already shown in battles; its prompt and turns can no "
+                        "longer change (import it under a new id)"
+                    )
+                    % {"id": q.external_id},
+                )
+                for line, q in reworded
+                if q.pk in shown
+            ]
+        )
+    Answer.objects.filter(question_id__in=ids).delete()

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
-from arena.models import Question, QuestionSet
+from arena.models import Answer, Question, QuestionSet
 from arena.services.imports import QuestionImportError, question_set_import
 from tests import factories
 
@@ -213,3 +213,26 @@ def test_import_command_reports_errors_and_imports(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="nothing was imported"):
         call_command("import_questions", str(bad), "--set", "cli")
     assert Question.objects.filter(question_set__name="cli").count() == 1
+
+
+def test_rewording_a_question_drops_its_answers_for_regeneration() -> None:
+    run_import("id,prompt\na,one\nb,two\n", "q.csv")
+    a = Question.objects.get(external_id="a")
+    b = Question.objects.get(external_id="b")
+    stale = factories.AnswerFactory(question=a)
+    kept = factories.AnswerFactory(question=b)
+    run_import("id,prompt,category\na,ONE reworded,x\nb,two,x\n", "q.csv", mode="update")
+    assert not Answer.objects.filter(pk=stale.pk).exists()
+    assert Answer.objects.filter(pk=kept.pk).exists(), "only the category changed for b"
+
+
+def test_a_question_already_in_battles_cannot_be_reworded() -> None:
+    run_import("id,prompt\na,one\n", "q.csv")
+    question = Question.objects.get(external_id="a")
+    factories.BattleFactory(question=question)
+    errors = refused("id,prompt\na,something else\n", "q.csv", mode="update")
+    assert errors == [
+        "line 2: id 'a' was already shown in battles; its prompt and turns can no longer "
+        "change (import it under a new id)"
+    ]
+    assert Question.objects.get(external_id="a").text == "one"
