@@ -26,6 +26,7 @@ from arena.selectors.battles import (
 from arena.selectors.leaderboard import (
     LeaderboardRefused,
     leaderboard_campaign_get,
+    leaderboard_document,
     leaderboard_snapshot_get,
 )
 from arena.services.access import AccessDenied, Owner, campaign_access
@@ -223,15 +224,7 @@ def leaderboard_api(request: HttpRequest, slug: str) -> HttpResponse:
         if exc.reason in ("forbidden", "login_required"):
             return api_error(403, _("This leaderboard is for the team only."))
         return api_error(404, _("There is no such leaderboard."))
-    return JsonResponse(
-        {
-            "campaign": campaign.slug,
-            "scope": snapshot.scope,
-            "computed_at": snapshot.computed_at.isoformat(),
-            "vote_count": snapshot.vote_count,
-            "snapshot": snapshot.payload,
-        }
-    )
+    return JsonResponse(leaderboard_document(campaign=campaign, snapshot=snapshot))
 
 
 @require_http_methods(["GET"])

@@ -27,6 +27,7 @@ from arena.selectors.leaderboard import (
     LeaderboardRefused,
     LeaderboardView,
     leaderboard_campaign_get,
+    leaderboard_document,
     leaderboard_export_rows,
     leaderboard_get,
     leaderboard_snapshot_get,
@@ -204,13 +205,7 @@ def leaderboard_export(request: HttpRequest, slug: str, fmt: str) -> HttpRespons
         return _leaderboard_refused(request, exc)
     if fmt == "json":
         return JsonResponse(
-            {
-                "campaign": campaign.slug,
-                "scope": snapshot.scope,
-                "computed_at": snapshot.computed_at.isoformat(),
-                "vote_count": snapshot.vote_count,
-                "snapshot": snapshot.payload,
-            },
+            leaderboard_document(campaign=campaign, snapshot=snapshot),
             json_dumps_params={"ensure_ascii": False},
         )
     response = HttpResponse(content_type="text/csv; charset=utf-8")

@@ -485,6 +485,17 @@ EXPORT_COLUMNS = (
 )
 
 
+def leaderboard_document(*, campaign: Campaign, snapshot: RatingSnapshot) -> dict[str, Any]:
+    """A stored snapshot as the JSON document the API and the JSON export both serve."""
+    return {
+        "campaign": campaign.slug,
+        "scope": snapshot.scope,
+        "computed_at": snapshot.computed_at.isoformat(),
+        "vote_count": snapshot.vote_count,
+        "snapshot": snapshot.payload,
+    }
+
+
 def leaderboard_export_rows(snapshot: RatingSnapshot) -> list[dict[str, Any]]:
     """One row per rated contestant of a snapshot, raw and style-adjusted ratings side by
     side, in rank order (`EXPORT_COLUMNS`)."""
