@@ -85,6 +85,16 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # shared by those threads and bounds the load. Generation workers hold a connection only
     # around their short queries, never while a model generates (see services/answers.py).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Server-side binding lets psycopg prepare a statement after a few executions on a
+    # connection (prepare_threshold), so PostgreSQL plans the hot queries once per pooled
+    # connection instead of on every request: planning the sampler's joins costs more than
+    # running them.
+    # (Django leaves prepare_threshold unset for the sake of external poolers such as
+    # PgBouncer in transaction mode; ARENA_DB_PREPARE_THRESHOLD=0 turns preparing off there.)
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        server_side_binding=True,
+        prepare_threshold=env_int("ARENA_DB_PREPARE_THRESHOLD", 2, minimum=0) or None,
+    )
     if importlib.util.find_spec("psycopg_pool") is not None:  # psycopg[pool]
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,

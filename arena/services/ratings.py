@@ -271,7 +271,7 @@ def _tune_session() -> None:
     default 4 MB spills at a few hundred thousand votes). Lasts until the transaction ends."""
     if connection.vendor == "postgresql" and connection.in_atomic_block:
         with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL work_mem = %s", [WORK_MEM])
+            cursor.execute("SELECT set_config('work_mem', %s, true)", [WORK_MEM])
 
 
 def _read_questions(question_ids: IntArray) -> _Questions:
