@@ -34,7 +34,7 @@ from arena.services.battles import battle_next, battle_skip
 from arena.services.battles_io import battles_export_text
 from arena.services.imports import QuestionImportError, question_set_import
 from arena.services.tokens import api_token_authenticate
-from arena.services.votes import VoteRefused, vote_cast
+from arena.services.votes import VoteRefused, vote_cast_and_reveal
 
 View = Callable[..., HttpResponse]
 
@@ -171,14 +171,11 @@ def battle_vote_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     if not isinstance(outcome, str) or not isinstance(reason, str):
         return api_error(400, _("outcome and reason must be strings."))
     try:
-        vote = vote_cast(code=str(code), owner=owner, outcome=outcome, reason=reason)
+        cast = vote_cast_and_reveal(code=str(code), owner=owner, outcome=outcome, reason=reason)
     except VoteRefused as exc:
         return api_error(exc.status, str(exc), code=exc.code)
-    try:
-        reveal: dict[str, Any] | None = battle_reveal(code=str(code), owner=owner).as_json()
-    except RevealRefused:
-        reveal = None
-    return JsonResponse({"outcome": vote.outcome, "reveal": reveal}, status=201)
+    reveal = cast.reveal.as_json() if cast.reveal is not None else None
+    return JsonResponse({"outcome": cast.vote.outcome, "reveal": reveal}, status=201)
 
 
 @require_http_methods(["POST"])

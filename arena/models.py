@@ -246,7 +246,16 @@ class Answer(models.Model):
                 name="answer_failed_has_reason",
             ),
         ]
-        indexes = [models.Index(fields=["question", "status"])]
+        indexes = [
+            models.Index(fields=["question", "status"]),
+            # The sampler walks one contestant's done answers in question order from a
+            # random pivot (services/battles.py).
+            models.Index(
+                fields=["contestant", "config_hash", "question"],
+                condition=Q(status="done"),
+                name="answer_done_by_contestant",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"answer {self.pk} ({self.status})"
@@ -395,6 +404,10 @@ class Battle(models.Model):
         indexes = [
             models.Index(fields=["campaign", "evaluator", "state"]),
             models.Index(fields=["campaign", "session_key", "state"]),
+            # "Has this evaluator seen this question?", probed per candidate by the sampler.
+            models.Index(
+                fields=["campaign", "evaluator", "question"], name="battle_owner_question"
+            ),
         ]
 
     def __str__(self) -> str:

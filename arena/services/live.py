@@ -28,7 +28,7 @@ from arena.services.answers import (
     identity_terms,
     strip_for_contestant,
 )
-from arena.services.battles import _bump_pair, _pair_order, _rng
+from arena.services.battles import bump_pair, pair_order, rng
 from models_backend.backends.base import (
     BackendUnavailable,
     ChatMessage,
@@ -127,8 +127,8 @@ def live_battle_start(*, campaign: Campaign, owner: Owner, prompt: str) -> Battl
     if len(contestants) < 2:
         raise LiveRefused(_("This campaign needs at least two active contestants."))
     by_id: dict[int, Contestant] = {c.pk: c for c in contestants}
-    lo, hi = _pair_order(campaign, contestants)[0]
-    first, second = (by_id[lo], by_id[hi]) if _rng.random() < 0.5 else (by_id[hi], by_id[lo])
+    lo, hi = pair_order(campaign, list(by_id))[0]
+    first, second = (by_id[lo], by_id[hi]) if rng.random() < 0.5 else (by_id[hi], by_id[lo])
     question = Question.objects.create(
         question_set=_live_set(campaign), external_id=uuid.uuid4().hex, text=prompt
     )
@@ -148,7 +148,7 @@ def live_battle_start(*, campaign: Campaign, owner: Owner, prompt: str) -> Battl
         answer_b=answer_b,
         expires_at=timezone.now() + dt.timedelta(seconds=settings.ARENA_BATTLE_TTL_SECONDS),
     )
-    _bump_pair(campaign, lo, hi)
+    bump_pair(campaign, lo, hi)
     _queue_turn(battle, 0)
     return battle
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from arena import sql
 from arena.models import Battle, Vote
+from arena.public import PublicReveal
 from arena.services.access import Owner
 
 MAX_REASON_CHARS = 2000
@@ -24,23 +28,58 @@ class VoteRefused(Exception):
         self.status = status
 
 
-def _rate_limited(owner: Owner) -> bool:
-    since = timezone.now() - dt.timedelta(minutes=1)
-    recent = Vote.objects.filter(created_at__gte=since)
-    if owner.user is not None:
-        recent = recent.filter(evaluator=owner.user)
-    else:
-        recent = recent.filter(evaluator__isnull=True, battle__session_key=owner.session_key)
-    return recent.count() >= settings.ARENA_VOTES_PER_MINUTE
+# Under the battle's row lock: the battle, what the vote row copies from it, the reveal's
+# names (given out only once the vote is stored, and only if the campaign reveals) and the
+# owner's votes in the last minute (the rate limit), in one statement.
+_LOCK_SQL = """
+SELECT b.id, b.state, b.mode, b.served_at, b.expires_at <= %(now)s, b.campaign_id,
+       b.question_id, aa.contestant_id, ab.contestant_id, c.reveal_after_vote, ca.name, cb.name,
+       ({recent}) AS recent
+FROM arena_battle b
+JOIN arena_answer aa ON aa.id = b.answer_a_id
+JOIN arena_answer ab ON ab.id = b.answer_b_id
+JOIN arena_contestant ca ON ca.id = aa.contestant_id
+JOIN arena_contestant cb ON cb.id = ab.contestant_id
+JOIN arena_campaign c ON c.id = b.campaign_id
+WHERE b.code = %(code)s AND {owner}
+{lock}
+"""
+_RECENT_BY_USER = (
+    "SELECT count(*) FROM arena_vote rv WHERE rv.evaluator_id = %(user)s "
+    "AND rv.created_at >= %(since)s"
+)
+_RECENT_BY_SESSION = (
+    "SELECT count(*) FROM arena_vote rv JOIN arena_battle rb ON rb.id = rv.battle_id "
+    "WHERE rv.evaluator_id IS NULL AND rb.session_key = %(session)s "
+    "AND rv.created_at >= %(since)s"
+)
+_INSERT_VOTE_SQL = """
+INSERT INTO arena_vote (battle_id, campaign_id, evaluator_id, question_id, contestant_a_id,
+                        contestant_b_id, outcome, reason, time_to_vote_ms, created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+"""
+
+
+@dataclass(frozen=True)
+class CastVote:
+    vote: Vote
+    reveal: PublicReveal | None  # None: the campaign keeps identities hidden
 
 
 def vote_cast(*, code: str, owner: Owner, outcome: str, reason: str = "") -> Vote:
-    """Record the owner's vote on a battle served to them.
+    """Record the owner's vote on a battle served to them (see vote_cast_and_reveal)."""
+    return vote_cast_and_reveal(code=code, owner=owner, outcome=outcome, reason=reason).vote
+
+
+def vote_cast_and_reveal(*, code: str, owner: Owner, outcome: str, reason: str = "") -> CastVote:
+    """Record the owner's vote on a battle served to them; with it, the reveal when the
+    campaign shows identities after a vote.
 
     Refuses (VoteRefused) a battle that does not exist or was not served to this owner, one
     that expired, was skipped or already has a vote, an unknown outcome, an over-long reason
     and votes beyond the per-minute limit. Two simultaneous submits give one vote: the
-    database's unique constraint decides, and the loser gets ``already_voted``.
+    battle's row lock and the database's unique constraint decide, and the loser gets
+    ``already_voted``.
     """
     if outcome not in Vote.Outcome.values:
         raise VoteRefused(_("Choose A, B, tie or both bad."), code="bad_outcome")
@@ -49,15 +88,15 @@ def vote_cast(*, code: str, owner: Owner, outcome: str, reason: str = "") -> Vot
         raise VoteRefused(
             _("The reason is over %(n)d characters.") % {"n": MAX_REASON_CHARS}, code="bad_reason"
         )
-    if _rate_limited(owner):
+    try:
+        key = sql.db_value(Battle, "code", uuid.UUID(str(code)))
+    except ValueError:
         raise VoteRefused(
-            _("Too many votes in the last minute; please slow down."),
-            code="rate_limited",
-            status=429,
-        )
+            _("There is no such battle for you."), code="not_found", status=404
+        ) from None
     try:
         with transaction.atomic():
-            return _record(code=code, owner=owner, outcome=outcome, reason=reason)
+            return _record(key=key, owner=owner, outcome=outcome, reason=reason)
     except VoteRefused as exc:
         if exc.code == "expired":  # the refusal rolled back; record the expiry on its own
             owner.battles().filter(code=code, state=Battle.State.SERVED).update(
@@ -70,50 +109,72 @@ def vote_cast(*, code: str, owner: Owner, outcome: str, reason: str = "") -> Vot
         ) from None
 
 
-def _record(*, code: str, owner: Owner, outcome: str, reason: str) -> Vote:
-    battle = (
-        owner.battles()
-        .select_for_update(of=("self",))
-        .select_related("answer_a", "answer_b")
-        .filter(code=code)
-        .first()
-    )
-    if battle is None:
-        raise VoteRefused(_("There is no such battle for you."), code="not_found", status=404)
-    if battle.state == Battle.State.VOTED:
-        raise VoteRefused(_("This battle already has your vote."), code="already_voted", status=409)
-    if battle.state != Battle.State.SERVED:
-        raise VoteRefused(_("This battle was skipped or has expired."), code="closed", status=409)
+def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote:
     now = timezone.now()
-    if battle.expires_at <= now:
-        raise VoteRefused(_("This battle has expired."), code="expired", status=409)
-    if battle.mode == Battle.Mode.LIVE and not _live_complete(battle):
-        raise VoteRefused(_("Wait until both answers are complete."), code="not_ready", status=409)
-    vote = Vote.objects.create(
-        battle=battle,
-        campaign_id=battle.campaign_id,
-        evaluator=owner.user,
-        question_id=battle.question_id,
-        contestant_a_id=battle.answer_a.contestant_id,
-        contestant_b_id=battle.answer_b.contestant_id,
-        outcome=outcome,
-        reason=reason,
-        time_to_vote_ms=int((now - battle.served_at).total_seconds() * 1000),
+    where, params = owner.battle_filter("b")
+    statement = _LOCK_SQL.format(
+        owner=where,
+        recent=_RECENT_BY_USER if owner.user is not None else _RECENT_BY_SESSION,
+        lock=sql.lock_clause("b"),
     )
-    Battle.objects.filter(pk=battle.pk).update(state=Battle.State.VOTED)
+    row = sql.fetch_one(
+        statement,
+        {
+            **params,
+            "code": key,
+            "now": sql.db_value(Battle, "expires_at", now),
+            "since": sql.db_value(Vote, "created_at", now - dt.timedelta(minutes=1)),
+        },
+    )
+    if row is None:
+        raise VoteRefused(_("There is no such battle for you."), code="not_found", status=404)
+    (battle_id, state, mode, served_at, expired, campaign_id, question_id) = row[:7]
+    contestant_a, contestant_b, reveals, name_a, name_b, recent = row[7:]
+    if recent >= settings.ARENA_VOTES_PER_MINUTE:
+        raise VoteRefused(
+            _("Too many votes in the last minute; please slow down."),
+            code="rate_limited",
+            status=429,
+        )
+    if state == Battle.State.VOTED:
+        raise VoteRefused(_("This battle already has your vote."), code="already_voted", status=409)
+    if state != Battle.State.SERVED:
+        raise VoteRefused(_("This battle was skipped or has expired."), code="closed", status=409)
+    if expired:
+        raise VoteRefused(_("This battle has expired."), code="expired", status=409)
+    if mode == Battle.Mode.LIVE and not _live_complete(battle_id):
+        raise VoteRefused(_("Wait until both answers are complete."), code="not_ready", status=409)
+    values = {
+        "battle_id": battle_id,
+        "campaign_id": campaign_id,
+        "evaluator_id": owner.user.pk if owner.user is not None else None,
+        "question_id": question_id,
+        "contestant_a_id": contestant_a,
+        "contestant_b_id": contestant_b,
+        "outcome": outcome,
+        "reason": reason,
+        "time_to_vote_ms": max(0, int((now - sql.as_datetime(served_at)).total_seconds() * 1000)),
+        "created_at": now,
+    }
+    vote_id = sql.insert(
+        _INSERT_VOTE_SQL,
+        [*list(values.values())[:-1], sql.db_value(Vote, "created_at", now)],
+    )
+    sql.execute("UPDATE arena_battle SET state = 'voted' WHERE id = %s", [battle_id])
     from arena.services.ratings_schedule import ratings_recompute_soon
 
-    transaction.on_commit(lambda: ratings_recompute_soon(campaign_id=battle.campaign_id))
-    return vote
+    transaction.on_commit(lambda: ratings_recompute_soon(campaign_id=campaign_id))
+    reveal = (
+        PublicReveal(code=str(sql.as_uuid(key)), a=name_a, b=name_b, outcome=outcome)
+        if reveals
+        else None
+    )
+    return CastVote(vote=sql.from_row(Vote, {"id": vote_id, **values}), reveal=reveal)
 
 
-def _live_complete(battle: Battle) -> bool:
-    done = Battle.objects.filter(
-        pk=battle.pk,
-        answer_a__status="done",
-        answer_b__status="done",
-    ).exists()
-    if not done:
+def _live_complete(battle_id: int) -> bool:
+    battle = Battle.objects.select_related("question", "answer_a", "answer_b").get(pk=battle_id)
+    if battle.answer_a.status != "done" or battle.answer_b.status != "done":
         return False
     turns = len(battle.question.turns)
     return len(battle.answer_a.followups) >= turns and len(battle.answer_b.followups) >= turns
