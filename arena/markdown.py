@@ -77,8 +77,26 @@ def _parser() -> MarkdownIt:
     ).enable(["table", "strikethrough"])
 
 
+# Every evaluator who gets a question sees the same texts, so renders are kept per process:
+# the output depends on the text alone. Long texts are rendered each time, which bounds the
+# cache's memory (CACHED_TEXTS x CACHE_MAX_CHARS characters in, about twice that out).
+CACHED_TEXTS = 4096
+CACHE_MAX_CHARS = 8000
+
+
 def render_markdown(text: str) -> SafeString:
     """Sanitised HTML for untrusted Markdown. Links get rel=noopener noreferrer nofollow."""
+    if len(text) <= CACHE_MAX_CHARS:
+        return _render_cached(text)
+    return _render(text)
+
+
+@functools.lru_cache(maxsize=CACHED_TEXTS)
+def _render_cached(text: str) -> SafeString:
+    return _render(text)
+
+
+def _render(text: str) -> SafeString:
     html = _parser().render(text[:MAX_RENDER_CHARS])
     clean = nh3.clean(
         html,
