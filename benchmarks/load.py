@@ -32,8 +32,6 @@ What it does, in order (everything it starts is stopped, and the scratch databas
 5. Stops the server, then inserts as many battle + vote rows as the app recorded (1,000 at
    least) through psycopg and prints the rates and the ratios.
 
-``--answer-statistics`` adds the extended statistics on arena_answer proposed for a migration
-(see ANSWER_STATISTICS), to measure what they buy.
 
 Target (the issue): >= 500 votes/s with p99 < 100 ms on the 2-core machine.
 """
@@ -413,16 +411,6 @@ VOTE_COLUMNS = (
 )
 
 
-# Without it PostgreSQL multiplies the selectivities of contestant_id and config_hash (which
-# nearly determine each other), expects ~1% of the answers where there are ~10%, and plans
-# the candidate query as a hash join over every answer of the pair instead of an index walk
-# that stops after 20 questions. VACUUM ANALYZE after seeding computes it.
-ANSWER_STATISTICS = (
-    "CREATE STATISTICS IF NOT EXISTS arena_answer_contestant_config (dependencies) "
-    "ON contestant_id, config_hash FROM arena_answer"
-)
-
-
 # --- server ----------------------------------------------------------------------------------
 
 
@@ -777,12 +765,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
     parser.add_argument("--redis-db", type=int, default=14)
-    parser.add_argument(
-        "--answer-statistics",
-        action="store_true",
-        help="also create the extended statistics proposed for arena_answer (not yet in a "
-        "migration): the sampler's candidate query then probes ~20 questions, not all",
-    )
     parser.add_argument("--keep", action="store_true", help="keep the server and database up")
     args = parser.parse_args(argv)
 
@@ -814,9 +796,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         t = time.perf_counter()
         db_recreate(args.pg)
         migrate(env)
-        if args.answer_statistics:
-            with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
-                conn.execute(ANSWER_STATISTICS)
         seeded = seed(env, scale, rng)
         print(
             f"seeded {scale.questions:,} questions x {scale.contestants} contestants, "
@@ -833,7 +812,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"server: {args.server}, {procs}; {args.clients} clients, "
             f"{args.warmup:g} s warm-up + {args.seconds:g} s measured; "
-            f"answer statistics {'on' if args.answer_statistics else 'off'}; "
             f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
         )
         stats, elapsed = uvloop.run(
