@@ -9,12 +9,14 @@ import pytest
 from asgiref.sync import SyncToAsync, async_to_sync
 from asgiref.testing import ApplicationCommunicator
 
-from arena.asgi import application, django_asgi_app
+from arena.asgi import SyncChainASGIHandler, application, django_asgi_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def _request(method: str, path: str, body: bytes = b"") -> tuple[int, dict[bytes, bytes]]:
+async def _request(
+    method: str, path: str, body: bytes = b"", app: Any = application
+) -> tuple[int, dict[bytes, bytes]]:
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -29,7 +31,7 @@ async def _request(method: str, path: str, body: bytes = b"") -> tuple[int, dict
         "client": ("127.0.0.1", 40000),
         "server": ("testserver", 80),
     }
-    communicator = ApplicationCommunicator(application, scope)
+    communicator = ApplicationCommunicator(app, scope)
     await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
     start = await communicator.receive_output(10)
     await communicator.receive_output(10)  # the body
@@ -52,3 +54,19 @@ def test_a_request_through_the_asgi_application_runs_middleware_and_view() -> No
 def test_csrf_still_guards_the_browser_forms_under_asgi() -> None:
     status, _headers = async_to_sync(_request)("POST", "/accounts/login/", b"username=a&password=b")
     assert status == 403
+
+
+def test_requests_one_after_another_reuse_one_worker_thread() -> None:
+    handler = SyncChainASGIHandler()
+    for _ in range(3):
+        status, _headers = async_to_sync(_request)("GET", "/healthz", app=handler)
+        assert status == 200
+    assert len(handler._idle_lanes) == 1
+
+
+def test_lanes_beyond_the_idle_limit_are_shut_down() -> None:
+    handler = SyncChainASGIHandler()
+    handler.MAX_IDLE_LANES = 0
+    status, _headers = async_to_sync(_request)("GET", "/healthz", app=handler)
+    assert status == 200
+    assert handler._idle_lanes == []
