@@ -292,3 +292,24 @@ def test_two_evaluators_asking_at_once_get_different_work() -> None:
         t.join()
     assert set(picked) == {"first", "second"}
     assert picked["first"] != picked["second"], "the second evaluator skipped the locked question"
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return str(cursor.fetchone()[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_serving_a_battle_commits_asynchronously_but_votes_do_not() -> None:
+    campaign, _c, _q = factories.campaign_with_answers()
+    owner = Owner(user=factories.UserFactory())
+    with transaction.atomic():
+        battle = battle_next(campaign=campaign, owner=owner)
+        assert _synchronous_commit() == "off"
+    assert battle is not None
+    assert _synchronous_commit() == "on", "the setting is local to the serving transaction"
+    with transaction.atomic():
+        vote_cast(code=str(battle.code), owner=owner, outcome="a")
+        assert _synchronous_commit() == "on"
+    assert Vote.objects.filter(battle=battle).exists()
