@@ -113,6 +113,9 @@ class LoadStats:
     # backends of the scratch database, this process (the clients). Figures per vote are
     # steadier than votes/s on a machine that other work shares.
     cpu_s: dict[str, float] = field(default_factory=dict)
+    # The whole machine over the same window (/proc/stat): busy and stolen shares. Busy well
+    # under 100% means something other than CPU (locks, the pool, fsync) held the rate.
+    machine: dict[str, float] = field(default_factory=dict)
 
 
 # --- database --------------------------------------------------------------------------------
@@ -494,6 +497,20 @@ def _backends(monitor: psycopg.Connection[Any]) -> list[int]:
     return [r[0] for r in rows]
 
 
+def machine_ticks() -> tuple[int, int, int]:
+    """(all, idle + iowait, steal) jiffies of the machine since boot."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(fields), fields[3] + fields[4], fields[7]
+
+
+def machine_used(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, float]:
+    total = max(after[0] - before[0], 1)
+    return {
+        "busy": 1 - (after[1] - before[1]) / total,
+        "steal": (after[2] - before[2]) / total,
+    }
+
+
 def cpu_snapshot(server_pid: int, monitor: psycopg.Connection[Any]) -> dict[str, dict[int, float]]:
     return {
         "server": {p: _cpu_of(p) for p in _children(server_pid)},
@@ -606,9 +623,10 @@ async def _cpu_window(
     # take the measurement down with it.
     with psycopg.connect(dsn, autocommit=True) as monitor:
         await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-        before = cpu_snapshot(server_pid, monitor)
+        before, ticks = cpu_snapshot(server_pid, monitor), machine_ticks()
         await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
         stats.cpu_s = cpu_used(before, cpu_snapshot(server_pid, monitor))
+        stats.machine = machine_used(ticks, machine_ticks())
 
 
 async def load_run(
@@ -851,6 +869,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{1000 * (os.cpu_count() or 1) / max(sum(per_vote.values()), 1e-9):,.0f} votes/s "
             "if nothing else ran)"
         )
+        if stats.machine:
+            print(
+                f"  machine over the window: {stats.machine['busy']:.0%} busy, "
+                f"{stats.machine['steal']:.1%} stolen by the hypervisor"
+            )
         print(f"  votes in the database from the load (warm-up included): {total_recorded:,}")
 
         count = max(stats.votes, 1000)
