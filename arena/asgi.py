@@ -25,8 +25,9 @@ class SyncChainASGIHandler(ASGIHandler):
     Here the context runs on a one-thread executor (a lane) taken from a free list and put
     back after the response: the same guarantee (all of a request's sync code on one thread,
     so its database connection is its own) without a thread per request. Lanes grow with
-    concurrent requests; at most MAX_IDLE_LANES wait for reuse. Server CPU for a plain
-    request under uvicorn: Django's handler 7.0 ms, one hop 3.8 ms, one hop on lanes 2.5 ms.
+    concurrent requests; at most MAX_IDLE_LANES wait for reuse. `python -m
+    benchmarks.asgi_overhead` prints the server CPU per plain request against Django's own
+    handler (this one: about 0.4 of it).
     """
 
     MAX_IDLE_LANES = 32

@@ -544,14 +544,22 @@ class Connection:
         self.writer: asyncio.StreamWriter | None = None
 
     async def post(self, path: str, token: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
-        if self.reader is None or self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         head = (
             f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
             f"Content-Length: {len(body)}\r\n\r\n"
         )
-        self.writer.write(head.encode("ascii") + body)
+        return await self._exchange(head.encode("ascii") + body)
+
+    async def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        return await self._exchange(
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode("ascii")
+        )
+
+    async def _exchange(self, request: bytes) -> tuple[int, dict[str, Any]]:
+        if self.reader is None or self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(request)
         status = int((await self.reader.readline()).split(b" ", 2)[1])
         length, chunked = 0, False
         while (line := await self.reader.readline()) not in (b"\r\n", b""):
