@@ -16,7 +16,7 @@ What it does, in order (everything it starts is stopped, and the scratch databas
    100,000 voted battles (each evaluator sees a question at most once; pairs and outcomes at
    random; all older than the vote rate-limit window) and their PairLoad counts, plus
    ``--evaluators`` fresh ones with API tokens for the load phase.
-3. Starts the server: by default ``uvicorn --workers 2`` (one process per core, as a 2-core
+3. Starts the server: by default ``uvicorn --workers 4`` (two processes per core, as a 2-core
    deployment would run it; uvloop + httptools), or ``--server daphne`` (one process). It runs
    with DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS=127.0.0.1 and REDIS_URL on Redis
    db ``--redis-db`` (14), which is flushed before and after: votes schedule the debounced
@@ -783,7 +783,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds first (3)")
     parser.add_argument("--max-votes", type=int, default=1_000_000, help="stop after K votes")
     parser.add_argument("--server", choices=("uvicorn", "daphne"), default="uvicorn")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes (2)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=4,
+        help="uvicorn worker processes (4: two per core, as the views are synchronous and "
+        "wait on PostgreSQL; with one per core at 32 clients the machine sat a third idle)",
+    )
     parser.add_argument("--questions", type=int, default=1000)
     parser.add_argument("--contestants", type=int, default=10)
     parser.add_argument("--stored-votes", type=int, default=100_000)
