@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from arena.models import Answer, Battle, PairLoad, Vote
+from arena.selectors.battles import NotFound, battle_get_for_evaluator
 from arena.services.access import Owner
 from arena.services.battles import battle_next, battle_skip
 from arena.services.votes import VoteRefused, vote_cast
@@ -143,6 +144,15 @@ def test_vote_on_a_missing_battle_is_refused(evaluator: User) -> None:
     assert info.value.code == "not_found"
 
 
+def test_a_malformed_battle_code_is_no_such_battle(evaluator: User) -> None:
+    owner = Owner(user=evaluator)
+    with pytest.raises(VoteRefused) as info:
+        vote_cast(code="not-a-code", owner=owner, outcome="a")
+    assert info.value.code == "not_found"
+    with pytest.raises(NotFound):
+        battle_get_for_evaluator(code="not-a-code", owner=owner)
+
+
 def test_vote_on_an_expired_battle_is_refused(evaluator: User) -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner = Owner(user=evaluator)
@@ -213,6 +223,27 @@ def test_rate_limit_refuses_votes_beyond_the_limit(
         vote_cast(code=str(battle.code), owner=owner, outcome="a")
     assert info.value.code == "rate_limited"
     assert info.value.status == 429
+
+
+def test_rate_limit_counts_an_anonymous_sessions_own_votes_only(
+    settings: pytest.FixtureRequest,
+) -> None:
+    settings.ARENA_VOTES_PER_MINUTE = 2  # type: ignore[attr-defined]
+    campaign, _c, _q = factories.campaign_with_answers(questions=4, is_open=True)
+    busy, other = Owner(user=None, session_key="busy"), Owner(user=None, session_key="other")
+    for _ in range(2):
+        battle = battle_next(campaign=campaign, owner=busy)
+        assert battle is not None
+        vote_cast(code=str(battle.code), owner=busy, outcome="tie")
+    refused = battle_next(campaign=campaign, owner=busy)
+    assert refused is not None
+    with pytest.raises(VoteRefused) as info:
+        vote_cast(code=str(refused.code), owner=busy, outcome="a")
+    assert info.value.code == "rate_limited"
+    battle = battle_next(campaign=campaign, owner=other)
+    assert battle is not None
+    vote_cast(code=str(battle.code), owner=other, outcome="b")  # another session: not limited
+    assert Vote.objects.filter(evaluator__isnull=True).count() == 3
 
 
 def test_anonymous_sessions_are_separate_owners() -> None:
