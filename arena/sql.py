@@ -11,6 +11,7 @@ of `make run`. The helpers here turn values both ways, as the ORM would.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -64,9 +65,12 @@ def db_value(model: type[models.Model], field: str, value: Any) -> Any:
 
 
 def lock_clause(of: str, *, skip_locked: bool = False, no_key: bool = False) -> str:
-    """``FOR [NO KEY] UPDATE OF …`` where the database has row locks (not SQLite, whose
-    writers take the whole database in turn)."""
-    if not connection.features.has_select_for_update:
+    """``FOR [NO KEY] UPDATE OF … [SKIP LOCKED]`` where the database has row locks (not
+    SQLite, whose writers take the whole database in turn)."""
+    features = connection.features
+    if not features.has_select_for_update or (
+        skip_locked and not features.has_select_for_update_skip_locked
+    ):
         return ""
     kind = "FOR NO KEY UPDATE" if no_key else "FOR UPDATE"
     return f"{kind} OF {of}{' SKIP LOCKED' if skip_locked else ''}"
@@ -106,12 +110,17 @@ def select_list(model: type[models.Model], alias: str, names: Sequence[str]) -> 
     return ", ".join(f"{alias}.{fields[n]}" for n in names)
 
 
+@functools.cache
+def _field_kinds(model: type[models.Model]) -> dict[str, str]:
+    return {f.attname: f.get_internal_type() for f in model._meta.concrete_fields}
+
+
 def from_columns(model: type[M], names: Sequence[str], row: Sequence[Any]) -> M:
     """An instance from a row of :func:`select_list` (values converted as the ORM would)."""
-    fields = {f.attname: f for f in model._meta.concrete_fields}
+    kinds = _field_kinds(model)
     values: dict[str, Any] = {}
     for name, value in zip(names, row, strict=True):
-        kind = fields[name].get_internal_type()
+        kind = kinds[name]
         if value is None:
             values[name] = None
         elif kind == "BooleanField":

@@ -128,18 +128,16 @@ LIMIT 1
 {lock}
 """
 _POLICY = "AND (NOT {t}.flagged OR {t}.released)"
-_OWNER_USER = "b.evaluator_id = %(user)s"
-_OWNER_SESSION = "b.evaluator_id IS NULL AND b.session_key = %(session)s"
 
 
 @functools.cache
-def _sampler_sql(*, exclude_flagged: bool, by_user: bool, wrapped: bool, lock: bool) -> str:
+def _sampler_sql(*, exclude_flagged: bool, owner: str, wrapped: bool, lock: str) -> str:
     return _SAMPLER_SQL.format(
         policy_a1=_POLICY.format(t="a1") if exclude_flagged else "",
         policy_a2=_POLICY.format(t="a2") if exclude_flagged else "",
         side="<" if wrapped else ">=",
-        owner=_OWNER_USER if by_user else _OWNER_SESSION,
-        lock="FOR NO KEY UPDATE OF a1, a2 SKIP LOCKED" if lock else "",
+        owner=owner,
+        lock=lock,
     )
 
 
@@ -148,20 +146,20 @@ def _sample(
 ) -> tuple[int, int, int] | None:
     """(question id, answer id of pair[0], answer id of pair[1]) or None for this pair."""
     lo, hi = pair
+    where, owner_params = owner.battle_filter("b")
     params: dict[str, Any] = {
+        **owner_params,
         "campaign": campaign.pk,
         "lo": lo.pk,
         "lo_hash": lo.config_hash,
         "hi": hi.pk,
         "hi_hash": hi.config_hash,
         "pivot": pivot,
-        "user": owner.user.pk if owner.user is not None else None,
-        "session": owner.session_key,
     }
-    flags = {
+    flags: dict[str, Any] = {
         "exclude_flagged": campaign.identity_policy == Campaign.IdentityPolicy.EXCLUDE,
-        "by_user": owner.user is not None,
-        "lock": connection.features.has_select_for_update_skip_locked,
+        "owner": where,
+        "lock": sql.lock_clause("a1, a2", skip_locked=True, no_key=True),
     }
     for wrapped in (False, True):
         row = sql.fetch_one(_sampler_sql(wrapped=wrapped, **flags), params)
