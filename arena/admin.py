@@ -17,7 +17,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
+from arena.accounts.tokens import api_token_create
 from arena.forms import QuestionUploadForm
+from arena.generation.answers import answers_enqueue_missing, answers_retry
+from arena.generation.audit import strip_audit_get
+from arena.generation.progress import generation_progress_get
 from arena.models import (
     Answer,
     ApiToken,
@@ -30,11 +34,7 @@ from arena.models import (
     RatingSnapshot,
     Vote,
 )
-from arena.selectors.audit import strip_audit_get
-from arena.selectors.generation import generation_progress_get
-from arena.services.answers import answers_enqueue_missing, answers_retry
-from arena.services.imports import QuestionImportError, question_set_import
-from arena.services.tokens import api_token_create
+from arena.questions.imports import QuestionImportError, question_set_import
 
 User = get_user_model()
 

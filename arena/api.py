@@ -16,25 +16,26 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from arena.selectors.battles import (
+from arena.accounts.tokens import api_token_authenticate
+from arena.battles.io import battles_export_text
+from arena.battles.read import (
     NotFound,
     RevealRefused,
     battle_get_for_evaluator,
     battle_reveal,
+    campaign_access,
     campaign_list_for,
 )
-from arena.selectors.leaderboard import (
+from arena.battles.rules import AccessDenied, Owner
+from arena.battles.sampler import battle_expire, battle_next, battle_skip
+from arena.battles.votes import VoteRefused, vote_cast_and_reveal
+from arena.questions.imports import QuestionImportError, question_set_import
+from arena.ratings.read import (
     LeaderboardRefused,
     leaderboard_campaign_get,
     leaderboard_document,
     leaderboard_snapshot_get,
 )
-from arena.services.access import AccessDenied, Owner, campaign_access
-from arena.services.battles import battle_next, battle_skip
-from arena.services.battles_io import battles_export_text
-from arena.services.imports import QuestionImportError, question_set_import
-from arena.services.tokens import api_token_authenticate
-from arena.services.votes import VoteRefused, vote_cast_and_reveal
 
 View = Callable[..., HttpResponse]
 
@@ -153,9 +154,12 @@ def campaign_next_api(request: HttpRequest, slug: str) -> HttpResponse:
 @token_required()
 def battle_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
     try:
-        public = battle_get_for_evaluator(code=str(code), owner=_owner(request))
+        owner = _owner(request)
+        public = battle_get_for_evaluator(code=str(code), owner=owner)
     except NotFound:
         return api_error(404, _("There is no such battle for you."))
+    if public.expired_now:
+        battle_expire(code=str(code), owner=owner)
     return JsonResponse({"battle": public.as_json()})
 
 

@@ -8,14 +8,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 
+from arena.battles.live import battle_group
+from arena.battles.read import NotFound, battle_get_for_evaluator
+from arena.battles.rules import Owner
+from arena.generation.progress import generation_progress_get, progress_group
 from arena.public import stream_frame
-from arena.selectors.battles import NotFound, battle_get_for_evaluator
-from arena.selectors.generation import generation_progress_get
-from arena.selectors.leaderboard import LeaderboardRefused, leaderboard_campaign_get_by_id
-from arena.services.access import Owner
-from arena.services.live import battle_group
-from arena.services.progress import progress_group
-from arena.services.ratings import leaderboard_group
+from arena.ratings.read import LeaderboardRefused, leaderboard_campaign_get_by_id
+from arena.ratings.snapshot import leaderboard_group
 
 
 class GenerationProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""Arena's data model. Invariants live in database constraints; behaviour lives in services."""
+"""Arena's data model. Invariants live in database constraints; behaviour lives in the
+aggregates (battles/, generation/, ratings/, ...)."""
 
 from __future__ import annotations
 
@@ -249,7 +250,7 @@ class Answer(models.Model):
         indexes = [
             models.Index(fields=["question", "status"]),
             # The sampler walks one contestant's done answers in question order from a
-            # random pivot (services/battles.py).
+            # random pivot (battles/store.py).
             models.Index(
                 fields=["contestant", "config_hash", "question"],
                 condition=Q(status="done"),
@@ -259,10 +260,6 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"answer {self.pk} ({self.status})"
-
-    @property
-    def servable(self) -> bool:
-        return self.status == self.Status.DONE and (not self.flagged or self.released)
 
 
 class Campaign(models.Model):

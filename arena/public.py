@@ -42,9 +42,13 @@ class PublicBattle:
     voted_outcome: str | None = None
     can_vote: bool = True
     blind_timing: bool = False
+    # Served, but its time ran out just now: shown expired, and the caller records it
+    # (battles.sampler.battle_expire). Not part of the JSON.
+    expired_now: bool = False
 
     def as_json(self) -> dict[str, Any]:
         data = asdict(self)
+        del data["expired_now"]
         data["expires_at"] = self.expires_at.isoformat()
         data["rounds"] = [
             {

@@ -83,7 +83,7 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # reused: every request connected afresh and the idle ones piled up until PostgreSQL
     # refused more ("too many clients" at 32 concurrent API clients). A pool per process is
     # shared by those threads and bounds the load. Generation workers hold a connection only
-    # around their short queries, never while a model generates (see services/answers.py).
+    # around their short queries, never while a model generates (see generation/answers.py).
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     # Server-side binding lets psycopg prepare a statement after a few executions on a
     # connection (prepare_threshold), so PostgreSQL plans the hot queries once per pooled

@@ -1,4 +1,4 @@
-"""Celery tasks: thin adapters over services. Arguments are ids, never model objects."""
+"""Celery tasks: thin adapters over the aggregates. Arguments are ids, never model objects."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from arena.services import answers, live
-from models_backend.backends.base import BackendUnavailable
+from arena.generation import answers, live
+from arena.generation.backend import BackendUnavailable
 
 
 @shared_task(
@@ -74,14 +74,14 @@ def generate_live_turn(self: Task, *, battle_id: int, side: str, turn: int) -> s
 @shared_task(acks_late=True)
 def recompute_campaign_ratings(*, campaign_id: int) -> None:
     """Recompute and store every rating snapshot of one campaign (debounced after votes)."""
-    from arena.services import ratings
+    from arena.ratings import recompute
 
-    ratings.ratings_recompute(campaign_id=campaign_id)
+    recompute.ratings_recompute(campaign_id=campaign_id)
 
 
 @shared_task(acks_late=True)
 def recompute_all_ratings() -> None:
     """Periodic safety net (beat): recompute every active campaign whose votes changed."""
-    from arena.services import ratings
+    from arena.ratings import recompute
 
-    ratings.ratings_recompute_all()
+    recompute.ratings_recompute_all()

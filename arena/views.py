@@ -7,22 +7,28 @@ import csv
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from arena.models import Campaign
-from arena.selectors.battles import (
+from arena.battles.live import LiveRefused, live_battle_continue, live_battle_start
+from arena.battles.read import (
     NotFound,
     RevealRefused,
     battle_get_for_evaluator,
     battle_reveal,
+    campaign_access,
     campaign_list_for,
     progress_get,
 )
-from arena.selectors.leaderboard import (
+from arena.battles.rules import AccessDenied, Owner
+from arena.battles.sampler import battle_expire, battle_next, battle_skip
+from arena.battles.store import database_ping
+from arena.battles.votes import VoteRefused, vote_cast
+from arena.leaderboard_view import leaderboard_figures
+from arena.models import Campaign
+from arena.ratings.read import (
     EXPORT_COLUMNS,
     LeaderboardRefused,
     LeaderboardView,
@@ -32,10 +38,6 @@ from arena.selectors.leaderboard import (
     leaderboard_get,
     leaderboard_snapshot_get,
 )
-from arena.services.access import AccessDenied, Owner, campaign_access
-from arena.services.battles import battle_next, battle_skip
-from arena.services.live import LiveRefused, live_battle_continue, live_battle_start
-from arena.services.votes import VoteRefused, vote_cast
 
 
 def owner_for(request: HttpRequest) -> Owner:
@@ -53,8 +55,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    database_ping()
     return JsonResponse({"status": "ok"})
 
 
@@ -88,6 +89,8 @@ def battle_page(request: HttpRequest, code: str) -> HttpResponse:
         battle = battle_get_for_evaluator(code=code, owner=owner)
     except NotFound:
         raise Http404(_("There is no such battle for you.")) from None
+    if battle.expired_now:
+        battle_expire(code=code, owner=owner)
     reveal = None
     if battle.voted_outcome is not None:
         try:
@@ -185,7 +188,9 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
         board = leaderboard_get(campaign=campaign, scope=request.GET.get("scope"), view=view)
     except LeaderboardRefused as exc:
         return _leaderboard_refused(request, exc)
-    return render(request, "arena/leaderboard.html", {"board": board})
+    return render(
+        request, "arena/leaderboard.html", {"board": board, "figures": leaderboard_figures(board)}
+    )
 
 
 def _csv_cell(value: object) -> object:

@@ -199,8 +199,8 @@ def _wait_done(question_set: Any, expected: int) -> None:
 
 
 def _measure_pipeline(model_dir: Path) -> dict[str, Any]:
+    from arena.generation.answers import answers_enqueue_missing
     from arena.models import Answer, Question, QuestionSet
-    from arena.services.answers import answers_enqueue_missing
 
     contestant = _contestant(model_dir, "bench")
     warm = QuestionSet.objects.create(name="warm-up")
@@ -237,9 +237,9 @@ def _measure_live(model_dir: Path) -> dict[str, Any]:
     from django.contrib.auth.models import User
     from django.db import transaction
 
+    from arena.battles.live import battle_group, live_battle_start
+    from arena.battles.rules import Owner
     from arena.models import Campaign
-    from arena.services.access import Owner
-    from arena.services.live import battle_group, live_battle_start
 
     campaign = Campaign.objects.create(
         name="live", slug="live", allow_live=True, blind_timing=False

@@ -319,7 +319,7 @@ def section_evalica(ctx: Context) -> list[Timing]:
 # migrated and dropped here) over 129 contestants, one question set with a few questions and
 # one answer per (question, contestant). Loading uses COPY with the FK triggers off
 # (session_replication_role = replica; the rows are valid by construction) and is not timed.
-# Timed: `arena.services.ratings.ratings_recompute`, i.e. the GROUP BY count in PostgreSQL,
+# Timed: `arena.ratings.recompute.ratings_recompute`, i.e. the GROUP BY count in PostgreSQL,
 # the ordered read for online Elo, every scope's leaderboard (BT, bootstrap, Elo, style
 # control) and the write of the snapshots, with the settings' bootstrap rounds.
 
@@ -478,7 +478,7 @@ def section_snapshot(ctx: Context) -> list[Timing]:
     from django.core.management import call_command
     from django.db import connections
 
-    from arena.services.ratings import RecomputeResult, ratings_recompute
+    from arena.ratings.recompute import RecomputeResult, ratings_recompute
 
     _bench_admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _bench_admin(url, f'CREATE DATABASE "{name}"')

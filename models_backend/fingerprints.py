@@ -56,7 +56,7 @@ import bisect
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
@@ -68,6 +68,7 @@ __all__ = [
     "KNOWN_SPECIAL_TOKENS",
     "MAX_REDACTION_GROWTH",
     "StripResult",
+    "safe_prefix",
     "strip_answer",
 ]
 
@@ -1263,3 +1264,41 @@ def strip_answer(
         "flagged": flagged,
     }
     return StripResult(shown=text, report=report, flagged=flagged)
+
+
+# The live stream's hold-back ------------------------------------------------------------------
+# It mirrors the rules above: whatever strip_answer could still remove or redact once more text
+# arrives must not have been sent yet. So a partial word (it may become a model's name), a
+# partial template token, and a whole sentence that has begun a self-introduction ("I am …",
+# "저는 …") are held back until they are complete.
+_SELF_INTRO = re.compile(
+    r"(?i)(?:\b(?:i|i'm|i’m|im|my|as|me|we|our)\b|저는|제가|나는|제\s*이름|저희)"
+)
+_SENTENCE_END = re.compile(r"[.!?。！？\n](?=\s|$)")
+_TOKEN_CHARS = ("<", "[", "#", "|", "｜", "`")
+_TOKEN_START = re.compile(r"(?:<[^>\s]{0,40}|\[[^\]\s]{0,40}|<｜[^｜]{0,40}|#{1,6}[^\n]{0,20})$")
+
+
+def safe_prefix(shown: str, terms: Sequence[str] = ()) -> str:
+    """The part of a partial answer that can be sent now without a later strip undoing it.
+
+    ``terms`` are identity terms in lower case: a partial last word that could still grow
+    into one of them (or into a template token) is held back; any other is sent at once.
+    """
+    last_space = max(shown.rfind(" "), shown.rfind("\n"), shown.rfind("\t"))
+    cut = last_space + 1 if last_space >= 0 else 0
+    partial = shown[cut:].lower()
+    if (
+        partial
+        and not partial.startswith(_TOKEN_CHARS)
+        and not any(t.startswith(partial) for t in terms)
+    ):
+        cut = len(shown)
+    token = _TOKEN_START.search(shown[:cut])
+    if token:
+        cut = token.start()
+    ends = [m.end() for m in _SENTENCE_END.finditer(shown, 0, cut)]
+    sentence_start = ends[-1] if ends else 0
+    if _SELF_INTRO.search(shown, sentence_start, cut):
+        cut = sentence_start
+    return shown[:cut]

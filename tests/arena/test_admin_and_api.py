@@ -6,8 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from arena.accounts.tokens import api_token_create
 from arena.models import Answer, Question
-from arena.services.tokens import api_token_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -13,10 +13,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from arena.accounts.tokens import api_token_create
+from arena.battles.rules import Owner
 from arena.models import Answer, Battle, Campaign, Contestant
 from arena.routing import websocket_urlpatterns
-from arena.services.access import Owner
-from arena.services.tokens import api_token_create
 from tests import factories
 
 
@@ -190,7 +190,7 @@ def _socket_frames(user: User, code: str) -> str:
 def test_battle_socket_refuses_other_evaluators() -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner_user, other = factories.UserFactory(), factories.UserFactory()
-    from arena.services.battles import battle_next
+    from arena.battles.sampler import battle_next
 
     battle = battle_next(campaign=campaign, owner=Owner(user=owner_user))
     assert battle is not None

@@ -10,11 +10,11 @@ from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
+from arena.battles.read import NotFound, battle_get_for_evaluator
+from arena.battles.rules import Owner
+from arena.battles.sampler import battle_next, battle_skip
+from arena.battles.votes import VoteRefused, vote_cast
 from arena.models import Answer, Battle, PairLoad, Vote
-from arena.selectors.battles import NotFound, battle_get_for_evaluator
-from arena.services.access import Owner
-from arena.services.battles import battle_next, battle_skip
-from arena.services.votes import VoteRefused, vote_cast
 from tests import factories
 
 pytestmark = pytest.mark.django_db

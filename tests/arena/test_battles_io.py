@@ -9,6 +9,9 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
+from arena.battles.io import imported_set_name
+from arena.battles.rules import Owner
+from arena.battles.sampler import battle_next
 from arena.models import (
     Answer,
     Battle,
@@ -19,10 +22,7 @@ from arena.models import (
     RatingSnapshot,
     Vote,
 )
-from arena.services.access import Owner
-from arena.services.battles import battle_next
-from arena.services.battles_io import imported_set_name
-from arena.services.ratings import campaign_scope
+from arena.ratings.snapshot import campaign_scope
 from tests import factories
 
 pytestmark = pytest.mark.django_db

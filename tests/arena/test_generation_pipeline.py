@@ -12,11 +12,11 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from arena.battles.live import battle_group, live_battle_start
+from arena.battles.rules import Owner
+from arena.generation.answers import answers_enqueue_missing
 from arena.models import Answer, Campaign, Contestant
-from arena.services.access import Owner
-from arena.services.answers import answers_enqueue_missing
-from arena.services.imports import question_set_import
-from arena.services.live import battle_group, live_battle_start
+from arena.questions.imports import question_set_import
 from tests import factories
 from tests.workers import Worker, flush_broker, wait_for
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from arena.generation.answers import answers_enqueue_missing
 from arena.models import Answer
-from arena.services.answers import answers_enqueue_missing
 from tests import factories
 from tests.arena.test_generation_pipeline import QUEUES, demo_model, two_contestants
 from tests.workers import Worker, flush_broker, wait_for

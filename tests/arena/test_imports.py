@@ -8,7 +8,7 @@ import pytest
 from django.test import override_settings
 
 from arena.models import Answer, Question, QuestionSet
-from arena.services.imports import QuestionImportError, question_set_import
+from arena.questions.imports import QuestionImportError, question_set_import
 from tests import factories
 
 pytestmark = pytest.mark.django_db

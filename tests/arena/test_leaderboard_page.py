@@ -14,9 +14,10 @@ from django.test import Client
 from django.urls import reverse
 
 from arena.models import Campaign, Contestant, RatingSnapshot
+from arena.ratings.read import EXPORT_COLUMNS
+from arena.ratings.recompute import ratings_recompute
+from arena.ratings.snapshot import campaign_scope, scope_key
 from arena.routing import websocket_urlpatterns
-from arena.selectors.leaderboard import EXPORT_COLUMNS
-from arena.services.ratings import campaign_scope, ratings_recompute, scope_key
 from tests import factories
 from tests.arena.test_ratings_service import ROUND_ROBIN, cast_votes
 
@@ -233,7 +234,7 @@ def test_socket_of_a_team_only_leaderboard_refuses_anonymous_and_evaluators() ->
 
 
 def _bearer(user: User) -> dict[str, str]:
-    from arena.services.tokens import api_token_create
+    from arena.accounts.tokens import api_token_create
 
     _token, key = api_token_create(user=user, name="script")
     return {"HTTP_AUTHORIZATION": f"Bearer {key}"}

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from arena.services.live import safe_prefix
+from models_backend.fingerprints import safe_prefix
 
 
 @pytest.mark.parametrize(

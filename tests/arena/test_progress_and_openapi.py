@@ -11,9 +11,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from arena.generation.progress import generation_progress_notify
 from arena.models import Answer
 from arena.routing import websocket_urlpatterns
-from arena.services.progress import generation_progress_notify
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]

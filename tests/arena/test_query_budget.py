@@ -17,8 +17,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from arena.accounts.tokens import api_token_create
 from arena.models import Campaign, Vote
-from arena.services.tokens import api_token_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

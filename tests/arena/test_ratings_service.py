@@ -11,15 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from arena.models import Answer, Battle, Campaign, Contestant, Question, RatingSnapshot, Vote
-from arena.services.ratings import (
-    MIN_VOTES,
-    campaign_scope,
-    leaderboard_group,
-    ratings_recompute,
-    ratings_recompute_all,
-    scope_key,
-    scope_parse,
-)
+from arena.ratings.recompute import MIN_VOTES, ratings_recompute, ratings_recompute_all
+from arena.ratings.snapshot import campaign_scope, leaderboard_group, scope_key, scope_parse
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -310,7 +303,7 @@ def test_malformed_scope_keys_are_refused(key: str) -> None:
 
 
 def test_all_outcomes_are_mapped() -> None:
-    from arena.services.ratings import OUTCOME_CODES
+    from arena.ratings.store import OUTCOME_CODES
 
     assert set(OUTCOME_CODES) == set(Vote.Outcome.values)
     assert sorted(OUTCOME_CODES.values()) == list(range(4))

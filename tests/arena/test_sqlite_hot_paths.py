@@ -1,6 +1,7 @@
 """`make run` keeps its data in a SQLite file: the evaluator's hot paths, written as SQL
-(arena/sql.py), must run there too. One subprocess on a fresh SQLite file drives the token
-API through a campaign until its pool is empty."""
+(arena/battles/store.py), must run there too, and so must the rules they splice in. One
+subprocess on a fresh SQLite file drives the token API through a campaign until its pool is
+empty; another runs the rules' parity tests there."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ SCRIPT = textwrap.dedent(
     import json
     from django.test import Client
     from arena.models import Battle, PairLoad, Vote
-    from arena.services.tokens import api_token_create
+    from arena.accounts.tokens import api_token_create
     from tests import factories
 
     campaign, contestants, questions = factories.campaign_with_answers(
@@ -87,3 +88,34 @@ def test_next_and_vote_run_on_the_sqlite_file_of_make_run(tmp_path: Path) -> Non
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert "sqlite hot paths ok" in done.stdout
+
+
+def test_battle_rules_agree_on_the_sqlite_file_of_make_run(tmp_path: Path) -> None:
+    """The parity tests of arena.battles.rules, run again with SQLite as the database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'arena.sqlite3'}",
+        "DEBUG": "true",
+        "PYTHONPATH": str(ROOT),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--no-header",
+            "tests/arena/test_battle_rules.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout
+    assert "failed" not in done.stdout

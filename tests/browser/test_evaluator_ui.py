@@ -18,9 +18,9 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 
+from arena.battles.live import battle_group
 from arena.models import Battle, Campaign, Contestant, Vote
 from arena.public import stream_frame
-from arena.services.live import battle_group
 from tests import factories
 from tests.browser.conftest import ARTIFACTS, Server
 from tests.workers import Worker, flush_broker

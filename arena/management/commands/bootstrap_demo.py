@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from arena.services.demo import demo_bootstrap
+from arena.questions.demo import demo_bootstrap
 
 
 class Command(BaseCommand):

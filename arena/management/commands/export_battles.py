@@ -5,8 +5,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from arena.battles.io import battles_export_text
 from arena.models import Campaign
-from arena.services.battles_io import battles_export_text
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from arena.generation.answers import answers_enqueue_missing
 from arena.models import Contestant, QuestionSet
-from arena.services.answers import answers_enqueue_missing
 
 
 class Command(BaseCommand):

@@ -9,9 +9,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from arena.celery import app
+from arena.generation.backend import contestant_spec, engines_shutdown, engines_start, vllm_spec
 from arena.models import Contestant
-from arena.services.answers import contestant_spec
-from models_backend.backends.base import ModelSpec
 
 
 class Command(BaseCommand):
@@ -57,12 +56,10 @@ class Command(BaseCommand):
                 "nothing to serve: pass --contestant SLUG, --all-local or --queue NAME"
             )
         specs = [contestant_spec(c) for c in contestants if c.backend == Contestant.Backend.VLLM]
-        specs += [ModelSpec(backend="vllm", model=path) for path in options["warm_model"]]
+        specs += [vllm_spec(path) for path in options["warm_model"]]
         if specs and not options["no_warm_up"]:
-            from models_backend.runtime import warm_up
-
             self.stdout.write(f"starting engines for {', '.join(s.model for s in specs)}")
-            warm_up(specs)
+            engines_start(specs)
         self.stdout.write(f"serving {', '.join(queues)}")
         worker = app.Worker(
             queues=queues,
@@ -73,8 +70,6 @@ class Command(BaseCommand):
             prefetch_multiplier=1,
         )
         worker.start()
-        from models_backend.runtime import get_runtime
-
-        get_runtime().shutdown()
+        engines_shutdown()
         if worker.exitcode:
             raise SystemExit(worker.exitcode)

@@ -6,8 +6,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from arena.battles.io import BattleImportError, battles_import
 from arena.models import Campaign
-from arena.services.battles_io import BattleImportError, battles_import
 
 
 class Command(BaseCommand):
@@ -56,7 +56,7 @@ class Command(BaseCommand):
             )
         )
         if options["recompute"]:
-            from arena.services.ratings import ratings_recompute
+            from arena.ratings.recompute import ratings_recompute
 
             outcome = ratings_recompute(campaign_id=campaign.pk)
             self.stdout.write(f"ratings recomputed in {outcome.seconds:.2f} s")

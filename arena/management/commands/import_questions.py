@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from arena.services.imports import QuestionImportError, question_set_import
+from arena.questions.imports import QuestionImportError, question_set_import
 
 
 class Command(BaseCommand):

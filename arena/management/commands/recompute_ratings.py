@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from arena.models import Campaign
-from arena.services.ratings import RecomputeResult, ratings_recompute, ratings_recompute_all
+from arena.ratings.recompute import RecomputeResult, ratings_recompute, ratings_recompute_all
 
 
 class Command(BaseCommand):

@@ -34,8 +34,9 @@ from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from arena.battles import store
 from arena.models import Answer, Battle, Campaign, Contestant, Question, QuestionSet, Vote
-from arena.services.imports import RowError
+from arena.questions.imports import RowError
 
 WINNERS = {
     "model_a": Vote.Outcome.A,
@@ -413,6 +414,14 @@ def battles_import(
             for b in battles
         ]
         Battle.objects.bulk_create(rows, batch_size=_BATCH)
+        # Imported battles count toward their pair like served ones (sampler.battle_create),
+        # so the sampler balances the pairs' votes, imported ones included.
+        pairs = Counter(
+            (min(pair), max(pair))
+            for pair in ((known[b.model_a].pk, known[b.model_b].pk) for b in battles)
+        )
+        for (lo, hi), n in sorted(pairs.items()):
+            store.pair_bump(campaign_id=campaign.pk, lo=lo, hi=hi, battles=n)
         votes = Vote.objects.bulk_create(
             (
                 Vote(

@@ -1,114 +1,81 @@
-"""Reads for evaluators. Everything returned is a public.py object: no model identity."""
+"""Reads for evaluators: campaigns they may use, their battles, progress and the reveal.
+Everything returned to an evaluator is a public.py object (no model identity) or a Campaign.
+Nothing here writes: a battle whose time ran out is shown as expired, and the caller that
+wants the row to say so calls `battle_expire`."""
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
-from dataclasses import dataclass
-from typing import Any
 
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from arena import sql
-from arena.models import Answer, Battle, Campaign, Vote
+from arena.battles import store
+from arena.battles.rules import (
+    AccessDenied,
+    Owner,
+    campaign_access_q,
+    side_done,
+)
+from arena.models import Battle, Campaign, Question, Vote
 from arena.public import PublicBattle, PublicCampaign, PublicProgress, PublicReveal, PublicRound, md
-from arena.services.access import Owner, campaigns_for
-from arena.services.battles import remaining_questions
 
 
 class NotFound(Exception):
     """No such battle for this evaluator (also when it exists but is someone else's)."""
 
 
-@dataclass(frozen=True)
-class _Side:
-    status: str
-    shown_text: str
-    followups: list[dict[str, Any]]
+class RevealRefused(Exception):
+    """No reveal: no vote from this evaluator yet, or the campaign keeps identities hidden."""
 
 
-@dataclass(frozen=True)
-class _BattleRow:
-    pk: int
-    code: str
-    state: str
-    mode: str
-    expires_at: dt.datetime
-    question_text: str
-    question_turns: list[Any]
-    a: _Side
-    b: _Side
-    campaign_slug: str
-    campaign_name: str
-    blind_timing: bool
-    voted_outcome: str | None
+def campaigns_for(owner: Owner) -> QuerySet[Campaign]:
+    """The campaigns the owner may evaluate in (`rules.campaign_access_q`)."""
+    return Campaign.objects.filter(campaign_access_q(owner))
 
 
-# Every page view and "next" reads a battle like this: one statement.
-_GET_SQL = """
-SELECT b.id, b.code, b.state, b.mode, b.expires_at, q.text, q.turns,
-       aa.status, aa.shown_text, aa.followups, ab.status, ab.shown_text, ab.followups,
-       c.slug, c.name, c.blind_timing, v.outcome
-FROM arena_battle b
-JOIN arena_question q ON q.id = b.question_id
-JOIN arena_answer aa ON aa.id = b.answer_a_id
-JOIN arena_answer ab ON ab.id = b.answer_b_id
-JOIN arena_campaign c ON c.id = b.campaign_id
-LEFT JOIN arena_vote v ON v.battle_id = b.id
-WHERE b.code = %(code)s AND {owner}
-"""
+def campaign_access(*, slug: str, owner: Owner) -> Campaign:
+    """The active campaign with this slug if the owner may evaluate in it: open ones for
+    everybody, the others for their evaluators and for staff."""
+    campaign = store.campaign_for(slug=slug, owner=owner)
+    if campaign is None:
+        raise AccessDenied(_("This campaign does not exist or is not open to you."))
+    return campaign
 
 
-def _get(code: str, owner: Owner) -> _BattleRow:
+def _row(code: str, owner: Owner) -> store.BattleRow:
     """The owner's battle with what an evaluator may see of it. NotFound for anyone else's
     battle and for a code that is not a UUID."""
     try:
-        key = sql.db_value(Battle, "code", uuid.UUID(str(code)))
+        key = store.db_value(Battle, "code", uuid.UUID(str(code)))
     except ValueError:
         raise NotFound from None
-    where, params = owner.battle_filter("b")
-    row = sql.fetch_one(_GET_SQL.format(owner=where), {**params, "code": key})
+    row = store.battle_row(code=key, owner=owner)
     if row is None:
         raise NotFound
-    (pk, code_, state, mode, expires_at, text, turns, *sides, slug, name, blind, outcome) = row
-    a_status, a_text, a_followups, b_status, b_text, b_followups = sides
-    return _BattleRow(
-        pk=pk,
-        code=str(sql.as_uuid(code_)),
-        state=state,
-        mode=mode,
-        expires_at=sql.as_datetime(expires_at),
-        question_text=text,
-        question_turns=sql.as_json(turns),
-        a=_Side(a_status, a_text, sql.as_json(a_followups)),
-        b=_Side(b_status, b_text, sql.as_json(b_followups)),
-        campaign_slug=slug,
-        campaign_name=name,
-        blind_timing=bool(blind),
-        voted_outcome=outcome,
-    )
+    return row
 
 
-def _replies(answer: _Side, turns: int, *, live: bool) -> tuple[list[str], list[bool]]:
+def _replies(side: store.SideRow, turns: int, *, live: bool) -> tuple[list[str], list[bool]]:
     """The shown text of each round for one side, and whether each round is complete."""
-    texts = [answer.shown_text] + [str(f.get("shown", "")) for f in answer.followups]
+    texts = [side.shown_text] + [str(f.get("shown", "")) for f in side.followups]
     texts += [""] * (turns + 1 - len(texts))
-    complete = [answer.status == Answer.Status.DONE] + [
-        i < len(answer.followups) for i in range(turns)
-    ]
     if not live:
-        complete = [True] * (turns + 1)
+        return texts, [True] * (turns + 1)
+    complete = [
+        side_done(status=side.status, followups=side.followups, turn=i) for i in range(turns + 1)
+    ]
     return texts, complete
 
 
 def battle_get_for_evaluator(*, code: str, owner: Owner) -> PublicBattle:
-    """The battle as this evaluator may see it. Raises NotFound for anyone else's battle."""
-    battle = _get(code, owner)
+    """The battle as this evaluator may see it; one whose time ran out while served is shown
+    expired (`PublicBattle.expired_now`). Raises NotFound for anyone else's battle."""
+    battle = _row(code, owner)
     state = battle.state
-    if state == Battle.State.SERVED and battle.expires_at <= timezone.now():
-        Battle.objects.filter(pk=battle.pk, state=Battle.State.SERVED).update(
-            state=Battle.State.EXPIRED
-        )
+    expired_now = state == Battle.State.SERVED and battle.expires_at <= timezone.now()
+    if expired_now:
         state = Battle.State.EXPIRED
     live = battle.mode == Battle.Mode.LIVE
     user_turns = [battle.question_text, *[str(t) for t in battle.question_turns]]
@@ -143,18 +110,14 @@ def battle_get_for_evaluator(*, code: str, owner: Owner) -> PublicBattle:
         voted_outcome=battle.voted_outcome,
         can_vote=can_vote,
         blind_timing=blind,
+        expired_now=expired_now,
     )
-
-
-class RevealRefused(Exception):
-    """No reveal: no vote from this evaluator yet, or the campaign keeps identities hidden."""
 
 
 def battle_reveal(*, code: str, owner: Owner) -> PublicReveal:
     """Who wrote which answer, only for the evaluator who voted on this battle."""
     row = (
-        owner.battles()
-        .filter(code=code)
+        Battle.objects.filter(owner.battle_q(), code=code)
         .values(
             "code",
             "vote__outcome",
@@ -193,13 +156,18 @@ def campaign_list_for(*, owner: Owner) -> list[PublicCampaign]:
     ]
 
 
-def progress_get(*, campaign: Campaign, owner: Owner) -> PublicProgress:
-    votes = Vote.objects.filter(campaign=campaign)
-    votes = (
-        votes.filter(evaluator=owner.user)
-        if owner.user is not None
-        else votes.filter(evaluator__isnull=True, battle__session_key=owner.session_key)
+def remaining_questions(*, campaign: Campaign, owner: Owner) -> int:
+    """Questions of the campaign this owner has not been served yet."""
+    seen = Battle.objects.filter(owner.battle_q(), campaign=campaign, question=OuterRef("pk"))
+    return (
+        Question.objects.filter(question_set__in=campaign.question_sets.filter(kind="uploaded"))
+        .exclude(Exists(seen))
+        .count()
     )
+
+
+def progress_get(*, campaign: Campaign, owner: Owner) -> PublicProgress:
+    votes = Vote.objects.filter(owner.vote_q(), campaign=campaign)
     return PublicProgress(
         votes=votes.count(), remaining_questions=remaining_questions(campaign=campaign, owner=owner)
     )

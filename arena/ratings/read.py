@@ -1,5 +1,7 @@
 """Leaderboard reads: who may see a campaign's ratings, and the page built from the latest
 stored snapshot. Nothing here computes ratings; pages only read what the recompute stored.
+The page is data only (rows, numbers); how it is drawn is the adapters' business
+(`arena.leaderboard_view`).
 
 Access: a campaign with ``leaderboard_public`` shows its leaderboard to anyone; otherwise only
 to staff (the team). Evaluators do not see a team-only leaderboard: knowing which model leads
@@ -16,16 +18,13 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils.translation import gettext as _
 
 from arena.models import Campaign, RatingSnapshot
-from arena.services.ratings import campaign_scope, scope_parse
+from arena.ratings.snapshot import Board, Snapshot, StyleRatings, campaign_scope, scope_parse
 
 LeaderboardView = Literal["raw", "style"]
 Refusal = Literal["not_found", "login_required", "forbidden", "no_scope"]
 
 # Heatmaps show the top contestants only; the full matrices are in the JSON export.
 MATRIX_LIMIT = 20
-_PLOT_WIDTH = 640
-_PLOT_LABEL = 220
-_PLOT_ROW = 20
 
 
 class LeaderboardRefused(Exception):
@@ -91,36 +90,13 @@ class Row:
 
 
 @dataclass(frozen=True)
-class PlotRow:
-    name: str
-    y: int
-    x: float
-    x_lower: float
-    x_upper: float
-    label_y: int
+class PairMatrices:
+    """Battles per pair and observed win rates of the row over the column (None where a pair
+    never met), over the first ``len(names)`` contestants by raw rating."""
 
-
-@dataclass(frozen=True)
-class Plot:
-    width: int
-    height: int
-    left: int
-    ticks: list[tuple[float, str]]
-    rows: list[PlotRow]
-
-
-@dataclass(frozen=True)
-class Cell:
-    text: str
-    title: str
-    background: str
-    foreground: str
-
-
-@dataclass(frozen=True)
-class Matrix:
     names: list[str]
-    rows: list[tuple[str, list[Cell]]]
+    battles: list[list[int]]
+    win_rates: list[list[float | None]]
 
 
 @dataclass(frozen=True)
@@ -144,6 +120,7 @@ class LeaderboardPage:
     vote_count: int
     counted_votes: int
     rows: list[Row]
+    raw_rows: list[Row]  # the raw ratings with their intervals, whichever the view
     hidden: list[tuple[str, int]]
     min_votes: int
     rounds: int
@@ -152,9 +129,7 @@ class LeaderboardPage:
     anchor_applied: bool
     components: int
     position_bias: PositionBiasLine | None
-    plot: Plot | None
-    win_rates: Matrix | None
-    battles: Matrix | None
+    pairs: PairMatrices | None
     matrix_total: int
     style_coefficients: dict[str, float]
     style_available: bool
@@ -213,71 +188,77 @@ def leaderboard_get(
     *, campaign: Campaign, scope: str | None = None, view: LeaderboardView = "raw"
 ) -> LeaderboardPage:
     """The leaderboard page of one scope, from the latest snapshots (two queries at most).
-    Raises LeaderboardRefused("no_scope") for an unknown scope."""
+    Raises LeaderboardRefused("no_scope") for an unknown scope, SnapshotError for a stored
+    payload of another schema."""
     main_key = campaign_scope(campaign.pk)
     main = _latest(campaign, main_key)
     if main is None:
         if scope not in (None, "", main_key):
             raise LeaderboardRefused("no_scope")
         return _empty(campaign, "not_computed")
-    snapshot = (
+    stored = (
         main
         if scope in (None, "", main_key)
         else leaderboard_snapshot_get(campaign=campaign, scope=scope)
     )
-    payload: dict[str, Any] = snapshot.payload
+    index = Snapshot.from_json(main.payload)
+    snapshot = index if stored is main else Snapshot.from_json(stored.payload)
     scopes = [
         ScopeOption(
-            key=str(s["scope"]),
-            label=scope_label(str(s["kind"]), str(s["label"])),
-            group=_scope_group(str(s["kind"])),
-            votes=int(s["votes"]),
-            selected=s["scope"] == snapshot.scope,
+            key=s.scope,
+            label=scope_label(s.kind, s.label),
+            group=_scope_group(s.kind),
+            votes=int(s.votes),
+            selected=s.scope == stored.scope,
         )
-        for s in main.payload.get("scopes", [])
+        for s in index.scopes or ()
     ]
-    board = payload.get("leaderboard")
-    if payload.get("status") != "ok" or not board:
-        return _empty(campaign, "no_votes", scopes=scopes, computed_at=snapshot.computed_at)
-    style = payload.get("style") or None
-    rows = _style_rows(board, style) if view == "style" and style else _raw_rows(board)
-    names = [c["name"] for c in board["contestants"]][:MATRIX_LIMIT]
-    matrices = board["matrices"]
-    bias = board.get("position_bias")
-    settings = board["settings"]
-    baseline = payload.get("baseline")
+    board = snapshot.leaderboard
+    if snapshot.status != "ok" or board is None:
+        return _empty(campaign, "no_votes", scopes=scopes, computed_at=stored.computed_at)
+    style = snapshot.style
+    raw_rows = _raw_rows(board)
+    rows = _style_rows(board, style) if view == "style" and style else raw_rows
+    names = [c.name for c in board.contestants][:MATRIX_LIMIT]
+    k = len(names)
+    bias = board.position_bias
+    settings = board.settings
+    baseline = snapshot.baseline
     return LeaderboardPage(
         campaign_id=campaign.pk,
         campaign_name=campaign.name,
         campaign_slug=campaign.slug,
-        scope=snapshot.scope,
-        scope_label=scope_label(str(payload["kind"]), str(payload["label"])),
+        scope=stored.scope,
+        scope_label=scope_label(snapshot.kind, snapshot.label),
         view="style" if view == "style" and style else "raw",
         status="ok",
-        computed_at=snapshot.computed_at,
-        vote_count=snapshot.vote_count,
-        counted_votes=int(board["votes"]),
+        computed_at=stored.computed_at,
+        vote_count=stored.vote_count,
+        counted_votes=int(board.votes),
         rows=rows,
-        hidden=[(h["name"], int(h["votes"])) for h in board["hidden"]],
-        min_votes=int(settings["min_votes"]),
-        rounds=int(settings["rounds"]),
-        both_bad_dropped=bool(settings["drop_both_bad"]),
-        baseline=None if not baseline else (str(baseline["name"]), float(baseline["rating"])),
-        anchor_applied=bool(settings["anchor_applied"]),
-        components=int(board["components"]),
+        raw_rows=raw_rows,
+        hidden=[(h.name, int(h.votes)) for h in board.hidden],
+        min_votes=int(settings.min_votes),
+        rounds=int(settings.rounds),
+        both_bad_dropped=bool(settings.drop_both_bad),
+        baseline=None if baseline is None else (baseline.name, float(baseline.rating)),
+        anchor_applied=bool(settings.anchor_applied),
+        components=int(board.components),
         position_bias=None
-        if not bias
+        if bias is None
         else PositionBiasLine(
-            share=float(bias["share"]),
-            ci_lower=float(bias["ci_lower"]),
-            ci_upper=float(bias["ci_upper"]),
-            decisive=int(bias["decisive"]),
+            share=float(bias.share),
+            ci_lower=float(bias.ci_lower),
+            ci_upper=float(bias.ci_upper),
+            decisive=int(bias.decisive),
         ),
-        plot=_plot(_raw_rows(board)),
-        win_rates=_matrix(names, matrices["battles"], matrices["observed_win_rate"]),
-        battles=_matrix(names, matrices["battles"]),
-        matrix_total=len(board["contestants"]),
-        style_coefficients=dict((style or {}).get("coefficients_rating_points", {})),
+        pairs=PairMatrices(
+            names=names,
+            battles=[[int(n) for n in row[:k]] for row in board.matrices.battles[:k]],
+            win_rates=[list(row[:k]) for row in board.matrices.observed_win_rate[:k]],
+        ),
+        matrix_total=len(board.contestants),
+        style_coefficients=dict(style.coefficients_rating_points if style else {}),
         style_available=style is not None,
         scopes=scopes,
     )
@@ -302,6 +283,7 @@ def _empty(
         vote_count=0,
         counted_votes=0,
         rows=[],
+        raw_rows=[],
         hidden=[],
         min_votes=0,
         rounds=0,
@@ -310,9 +292,7 @@ def _empty(
         anchor_applied=False,
         components=0,
         position_bias=None,
-        plot=None,
-        win_rates=None,
-        battles=None,
+        pairs=None,
         matrix_total=0,
         style_coefficients={},
         style_available=False,
@@ -320,155 +300,51 @@ def _empty(
     )
 
 
-def _raw_rows(board: dict[str, Any]) -> list[Row]:
+def _raw_rows(board: Board) -> list[Row]:
     return [
         Row(
-            rank=int(c["rank"]),
-            name=str(c["name"]),
-            rating=float(c["rating"]),
-            ci_lower=float(c["ci_lower"]),
-            ci_upper=float(c["ci_upper"]),
-            votes=int(c["votes"]),
-            win_rate=c["win_rate"],
-            elo=c["elo"],
+            rank=int(c.rank),
+            name=str(c.name),
+            rating=float(c.rating),
+            ci_lower=float(c.ci_lower),
+            ci_upper=float(c.ci_upper),
+            votes=int(c.votes),
+            win_rate=c.win_rate,
+            elo=c.elo,
             raw_rating=None,
-            component=int(c["component"]),
+            component=int(c.component),
         )
-        for c in board["contestants"]
+        for c in board.contestants
     ]
 
 
-def _style_rows(board: dict[str, Any], style: dict[str, Any]) -> list[Row]:
+def _style_rows(board: Board, style: StyleRatings) -> list[Row]:
     """Style-adjusted ratings (no interval: the bootstrap runs on raw ratings only), ranked
     by the adjusted rating within each piece of the comparison graph."""
-    raw = {c["name"]: c for c in board["contestants"]}
+    raw = {c.name: c for c in board.contestants}
     rows = []
-    for c in style["contestants"]:
+    for c in style.contestants:
         ahead = sum(
             1
-            for other in style["contestants"]
-            if other["component"] == c["component"] and other["rating"] > c["rating"]
+            for other in style.contestants
+            if other.component == c.component and other.rating > c.rating
         )
-        base = raw.get(c["name"], {})
+        base = raw.get(c.name)
         rows.append(
             Row(
                 rank=1 + ahead,
-                name=str(c["name"]),
-                rating=float(c["rating"]),
+                name=str(c.name),
+                rating=float(c.rating),
                 ci_lower=None,
                 ci_upper=None,
-                votes=int(base.get("votes", 0)),
-                win_rate=base.get("win_rate"),
-                elo=base.get("elo"),
-                raw_rating=float(c["raw_rating"]),
-                component=int(c["component"]),
+                votes=0 if base is None else int(base.votes),
+                win_rate=None if base is None else base.win_rate,
+                elo=None if base is None else base.elo,
+                raw_rating=float(c.raw_rating),
+                component=int(c.component),
             )
         )
     return rows
-
-
-def _plot(rows: list[Row]) -> Plot | None:
-    """Geometry of the interval plot: one row per contestant, a bar from the lower to the
-    upper bound and a dot at the rating."""
-    if not rows:
-        return None
-    lows = [r.ci_lower if r.ci_lower is not None else r.rating for r in rows]
-    highs = [r.ci_upper if r.ci_upper is not None else r.rating for r in rows]
-    low, high = min(lows), max(highs)
-    span = max(high - low, 1.0)
-    low, high = low - 0.05 * span, high + 0.05 * span
-    inner = _PLOT_WIDTH - _PLOT_LABEL - 10
-
-    def x(value: float) -> float:
-        return round(_PLOT_LABEL + (value - low) / (high - low) * inner, 1)
-
-    step = _tick_step(high - low)
-    first = (low // step + 1) * step
-    ticks = []
-    value = first
-    while value < high:
-        ticks.append((x(value), f"{value:.0f}"))
-        value += step
-    plot_rows = [
-        PlotRow(
-            name=r.name,
-            y=20 + k * _PLOT_ROW,
-            x=x(r.rating),
-            x_lower=x(lo),
-            x_upper=x(hi),
-            label_y=24 + k * _PLOT_ROW,
-        )
-        for k, (r, lo, hi) in enumerate(zip(rows, lows, highs, strict=True))
-    ]
-    return Plot(
-        width=_PLOT_WIDTH,
-        height=30 + len(rows) * _PLOT_ROW,
-        left=_PLOT_LABEL,
-        ticks=ticks,
-        rows=plot_rows,
-    )
-
-
-def _tick_step(span: float) -> float:
-    for step in (5, 10, 20, 25, 50, 100, 200, 250, 500, 1000):
-        if span / step <= 8:
-            return float(step)
-    return 2000.0
-
-
-def _mix(colour: tuple[int, int, int], amount: float) -> str:
-    """``colour`` blended with white; ``amount`` 0 is white, 1 is the colour."""
-    amount = min(max(amount, 0.0), 1.0)
-    r, g, b = (round(255 + (c - 255) * amount) for c in colour)
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-_BLUE = (33, 102, 172)
-_RED = (178, 24, 43)
-
-
-def _win_cell(value: float | None, battles: int) -> Cell:
-    if value is None or battles == 0:
-        return Cell("", _("no battles"), "#f6f8fa", "#57606a")
-    amount = min(abs(value - 0.5) * 4, 1.0)  # full colour at 0.25 and 0.75
-    background = _mix(_BLUE if value >= 0.5 else _RED, amount)
-    title = _("%(rate).0f%% over %(n)d battles") % {"rate": value * 100, "n": battles}
-    return Cell(f"{value:.2f}", title, background, "#ffffff" if amount > 0.6 else "#1b1f24")
-
-
-def _count_cell(battles: int, largest: int) -> Cell:
-    if not battles:
-        return Cell("", _("no battles"), "#ffffff", "#57606a")
-    amount = (battles / max(largest, 1)) ** 0.5
-    title = _("%(n)d battles") % {"n": battles}
-    return Cell(str(battles), title, _mix(_BLUE, amount), "#ffffff" if amount > 0.6 else "#1b1f24")
-
-
-_DIAGONAL = Cell("", "", "#eaeef2", "#57606a")
-
-
-def _matrix(
-    names: list[str],
-    battles: list[list[int]],
-    win_rates: list[list[float | None]] | None = None,
-) -> Matrix:
-    """A heatmap of the first ``len(names)`` contestants: win rates of the row over the
-    column when ``win_rates`` is given, else battle counts."""
-    k = len(names)
-    largest = max((int(battles[i][j]) for i in range(k) for j in range(k)), default=0)
-    rows = []
-    for i in range(k):
-        cells = []
-        for j in range(k):
-            n = int(battles[i][j])
-            if i == j:
-                cells.append(_DIAGONAL)
-            elif win_rates is not None:
-                cells.append(_win_cell(win_rates[i][j], n))
-            else:
-                cells.append(_count_cell(n, largest))
-        rows.append((names[i], cells))
-    return Matrix(names=names, rows=rows)
 
 
 EXPORT_COLUMNS = (
@@ -486,7 +362,8 @@ EXPORT_COLUMNS = (
 
 
 def leaderboard_document(*, campaign: Campaign, snapshot: RatingSnapshot) -> dict[str, Any]:
-    """A stored snapshot as the JSON document the API and the JSON export both serve."""
+    """A stored snapshot as the JSON document the API and the JSON export both serve (its
+    ``snapshot`` is the stored payload itself, see `arena.ratings.snapshot`)."""
     return {
         "campaign": campaign.slug,
         "scope": snapshot.scope,
@@ -499,22 +376,21 @@ def leaderboard_document(*, campaign: Campaign, snapshot: RatingSnapshot) -> dic
 def leaderboard_export_rows(snapshot: RatingSnapshot) -> list[dict[str, Any]]:
     """One row per rated contestant of a snapshot, raw and style-adjusted ratings side by
     side, in rank order (`EXPORT_COLUMNS`)."""
-    board = snapshot.payload.get("leaderboard") or {"contestants": []}
-    style = {
-        c["name"]: c["rating"] for c in (snapshot.payload.get("style") or {}).get("contestants", [])
-    }
+    stored = Snapshot.from_json(snapshot.payload)
+    contestants = () if stored.leaderboard is None else stored.leaderboard.contestants
+    style = {c.name: c.rating for c in (stored.style.contestants if stored.style else ())}
     return [
         {
-            "rank": c["rank"],
-            "contestant": c["name"],
-            "rating": round(c["rating"], 2),
-            "ci_lower": round(c["ci_lower"], 2),
-            "ci_upper": round(c["ci_upper"], 2),
-            "votes": c["votes"],
-            "win_rate": None if c["win_rate"] is None else round(c["win_rate"], 4),
-            "online_elo": None if c["elo"] is None else round(c["elo"], 2),
-            "style_rating": None if c["name"] not in style else round(style[c["name"]], 2),
-            "component": c["component"],
+            "rank": c.rank,
+            "contestant": c.name,
+            "rating": round(c.rating, 2),
+            "ci_lower": round(c.ci_lower, 2),
+            "ci_upper": round(c.ci_upper, 2),
+            "votes": c.votes,
+            "win_rate": None if c.win_rate is None else round(c.win_rate, 4),
+            "online_elo": None if c.elo is None else round(c.elo, 2),
+            "style_rating": None if c.name not in style else round(style[c.name], 2),
+            "component": c.component,
         }
-        for c in board["contestants"]
+        for c in contestants
     ]

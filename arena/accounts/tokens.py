@@ -9,7 +9,8 @@ import secrets
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from arena import sql
+from arena.accounts import store
+from arena.battles.store import from_row
 from arena.models import ApiToken
 
 
@@ -24,15 +25,6 @@ def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
     return token, key
 
 
-# Run on every API request: one statement, the user's columns that requests read.
-_AUTHENTICATE_SQL = """
-SELECT t.id, t.last_used_at IS NULL OR t.last_used_at < %s,
-       u.id, u.username, u.is_superuser, u.is_staff
-FROM arena_apitoken t JOIN auth_user u ON u.id = t.user_id
-WHERE t.key_hash = %s AND u.is_active
-"""
-
-
 def api_token_authenticate(*, key: str) -> ApiToken | None:
     """The active token for this key, with its user, or None. Only the columns a request
     needs are loaded; the others load on first access."""
@@ -40,23 +32,21 @@ def api_token_authenticate(*, key: str) -> ApiToken | None:
         return None
     now = timezone.now()
     # Recorded at most once a minute: a write per request would cost more than the request.
-    stale_before = sql.db_value(ApiToken, "last_used_at", now - dt.timedelta(minutes=1))
-    row = sql.fetch_one(_AUTHENTICATE_SQL, [stale_before, _digest(key)])
-    if row is None:
+    found = store.token_by_digest(digest=_digest(key), stale_before=now - dt.timedelta(minutes=1))
+    if found is None:
         return None
-    token_id, stale, user_id, username, is_superuser, is_staff = row
-    user = sql.from_row(
+    user = from_row(
         User,
         {
-            "id": user_id,
-            "username": username,
-            "is_superuser": bool(is_superuser),
-            "is_staff": bool(is_staff),
+            "id": found.user_id,
+            "username": found.username,
+            "is_superuser": found.is_superuser,
+            "is_staff": found.is_staff,
             "is_active": True,
         },
     )
-    token = sql.from_row(ApiToken, {"id": token_id, "user_id": user_id})
+    token = from_row(ApiToken, {"id": found.token_id, "user_id": found.user_id})
     token.user = user
-    if stale:
-        ApiToken.objects.filter(pk=token_id).update(last_used_at=now)
+    if found.stale:
+        ApiToken.objects.filter(pk=found.token_id).update(last_used_at=now)
     return token

@@ -11,51 +11,27 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import partial
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from arena.models import Answer, Contestant, Question, QuestionSet
-from arena.services.progress import generation_progress_notify
-from models_backend.backends.base import (
+from arena import dispatch
+from arena.generation import backend
+from arena.generation.backend import (
     BackendUnavailable,
     ChatMessage,
     GenerationFailed,
     GenerationRequest,
     GenerationResult,
-    ModelSpec,
-    SamplingConfig,
 )
-from models_backend.fingerprints import StripResult, strip_answer
+from arena.generation.progress import (
+    generation_progress_notify_after_commit,
+)
+from arena.models import Answer, Contestant, Question, QuestionSet
 
 logger = logging.getLogger(__name__)
-
-
-def contestant_spec(contestant: Contestant) -> ModelSpec:
-    """How to reach this contestant's model; the one place arena talks models_backend's terms."""
-    return ModelSpec(
-        backend=contestant.backend,  # type: ignore[arg-type]
-        model=contestant.model,
-        base_url=contestant.base_url,
-        api_key_env=contestant.api_key_env,
-        chat_template=contestant.chat_template,
-        tensor_parallel_size=contestant.tensor_parallel_size,
-        gpu_memory_utilization=contestant.gpu_memory_utilization,
-        max_model_len=contestant.max_model_len,
-    )
-
-
-def contestant_sampling(contestant: Contestant) -> SamplingConfig:
-    return SamplingConfig(
-        temperature=contestant.temperature,
-        top_p=contestant.top_p,
-        max_tokens=contestant.max_tokens,
-        seed=contestant.seed,
-        stop=tuple(str(s) for s in contestant.stop),
-    )
 
 
 def identity_terms() -> list[str]:
@@ -68,20 +44,6 @@ def identity_terms() -> list[str]:
         if isinstance(aliases, list):
             terms.update(str(a) for a in aliases if a)
     return sorted(terms)
-
-
-def strip_for_contestant(
-    raw: str, *, contestant: Contestant, special_tokens: Iterable[str], terms: list[str]
-) -> StripResult:
-    # Answers are shared by campaigns, so the shown text is always redacted; a campaign whose
-    # policy is "exclude" keeps flagged answers (those with identity mentions) out instead.
-    return strip_answer(
-        raw,
-        special_tokens=special_tokens,
-        stop=[str(s) for s in contestant.stop],
-        identity_terms=terms,
-        policy="redact",
-    )
 
 
 @dataclass(frozen=True)
@@ -128,8 +90,8 @@ def answers_enqueue_missing(
         todo_ids = list(todo.values_list("id", flat=True))
         per[contestant.slug] = len(todo_ids)
         ids.extend(todo_ids)
-        _queue_after_commit(todo_ids, contestant.queue_name)
-    transaction.on_commit(lambda: generation_progress_notify(question_set_id=question_set.pk))
+        dispatch.answers_generate_after_commit(answer_ids=todo_ids, queue=contestant.queue_name)
+    generation_progress_notify_after_commit(question_set_id=question_set.pk)
     return Enqueued(answer_ids=ids, per_contestant=per)
 
 
@@ -140,19 +102,8 @@ def answers_retry(*, answer_ids: Iterable[int]) -> int:
     rows = list(failed.values_list("id", "contestant__slug", "contestant__queue"))
     failed.update(status=Answer.Status.PENDING, failure_reason="", attempts=0)
     for answer_id, slug, queue in rows:
-        _queue_after_commit([answer_id], queue or f"gen.{slug}")
+        dispatch.answers_generate_after_commit(answer_ids=[answer_id], queue=queue or f"gen.{slug}")
     return len(rows)
-
-
-def _queue_after_commit(answer_ids: list[int], queue: str) -> None:
-    from arena.tasks import generate_answer  # tasks import services, not the other way round
-
-    def send() -> None:
-        for answer_id in answer_ids:
-            generate_answer.apply_async(kwargs={"answer_id": answer_id}, queue=queue)
-
-    if answer_ids:
-        transaction.on_commit(send)
 
 
 class AnswerBusy(Exception):
@@ -209,7 +160,7 @@ def _notify_for(answer_id: int) -> None:
         .first()
     )
     if question_set_id is not None:
-        transaction.on_commit(partial(generation_progress_notify, question_set_id=question_set_id))
+        generation_progress_notify_after_commit(question_set_id=question_set_id)
 
 
 def _messages_for(question: Question) -> list[list[ChatMessage]]:
@@ -222,8 +173,6 @@ def _messages_for(question: Question) -> list[list[ChatMessage]]:
 def answer_generate(*, answer_id: int) -> str:
     """Generate one answer, idempotently. Returns what happened: "done", "skipped" (someone
     else owns it or it is finished) or "failed". Raises BackendUnavailable for a retry."""
-    from models_backend.runtime import get_runtime
-
     if not answer_claim(answer_id=answer_id):
         return "skipped"
     answer = Answer.objects.select_related("question", "contestant").get(pk=answer_id)
@@ -231,8 +180,7 @@ def answer_generate(*, answer_id: int) -> str:
     if answer.config_hash != contestant.config_hash:
         answer_fail(answer_id=answer_id, reason="the contestant's settings changed; re-queue it")
         return "failed"
-    spec, sampling = contestant_spec(contestant), contestant_sampling(contestant)
-    runtime = get_runtime()
+    sampling = backend.contestant_sampling(contestant)
     # Generation takes seconds to minutes: give the connection back to the pool meanwhile,
     # so a worker with many task threads does not need a connection per thread.
     connection.close()
@@ -242,14 +190,14 @@ def answer_generate(*, answer_id: int) -> str:
     try:
         for turn in _messages_for(question):
             history.extend(turn)
-            result = runtime.run(
+            result = backend.generate(
                 GenerationRequest(
                     request_id=f"answer-{answer_id}-{len(results)}-{answer.attempts}",
                     messages=tuple(history),
                     sampling=sampling,
                     system_prompt=contestant.system_prompt,
                 ),
-                spec,
+                contestant,
                 timeout=float(settings.ARENA_GENERATION_SOFT_LIMIT),
             )
             results.append(result)
@@ -270,7 +218,7 @@ def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms:
     answer = Answer.objects.select_related("contestant").get(pk=answer_id)
     terms = identity_terms()
     stripped = [
-        strip_for_contestant(
+        backend.strip_for_contestant(
             r.text, contestant=answer.contestant, special_tokens=r.special_tokens, terms=terms
         )
         for r in results

@@ -10,6 +10,8 @@ import time
 import redis
 from django.conf import settings
 
+from arena import dispatch
+
 logger = logging.getLogger(__name__)
 
 
@@ -33,8 +35,6 @@ _seen_queued: dict[tuple[str, int], float] = {}
 def ratings_recompute_soon(*, campaign_id: int) -> None:
     """Queue a recompute of this campaign's ratings in ARENA_RATING_DEBOUNCE_SECONDS, unless
     one is already queued (a Redis key with that expiry is the debounce)."""
-    from arena.tasks import recompute_campaign_ratings
-
     delay = max(1, settings.ARENA_RATING_DEBOUNCE_SECONDS)
     memo = (settings.REDIS_URL, campaign_id)
     now = time.monotonic()
@@ -46,5 +46,5 @@ def ratings_recompute_soon(*, campaign_id: int) -> None:
         logger.warning("Redis unreachable: the periodic recompute will pick these votes up")
         return
     if first:
-        recompute_campaign_ratings.apply_async(kwargs={"campaign_id": campaign_id}, countdown=delay)
+        dispatch.ratings_recompute(campaign_id=campaign_id, countdown=delay)
         _seen_queued[memo] = now

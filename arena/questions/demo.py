@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from arena.models import Campaign, Contestant, EvaluatorProfile, QuestionSet
-from arena.services.imports import question_set_import
+from arena.questions.imports import question_set_import
 
 EXAMPLES = settings.BASE_DIR / "examples"
 DEMO_SETS = [

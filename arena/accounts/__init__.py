@@ -1,0 +1,1 @@
+"""Accounts: API tokens (only a digest of each key is stored)."""

@@ -1,0 +1,1 @@
+"""Question sets: uploads (CSV, JSON, JSONL) and the demo data of `make run`."""

@@ -1,0 +1,361 @@
+"""Rating snapshots: count a campaign's votes in the database (`arena.ratings.store`), rate
+every scope with `arena.ranking`, store one snapshot per scope, and tell open leaderboard pages
+after commit.
+
+The scopes (see `arena.ratings.snapshot`) are the campaign, each question set, category and
+language, and the last 7 and 30 days. Every scope is cut in numpy from the rows the database
+counted once; no vote row is ever turned into a Python object.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict
+
+import numpy as np
+import numpy.typing as npt
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from arena import dispatch
+from arena.models import Campaign
+from arena.ranking import Cells, Outcome, elo_online, leaderboard, style_control
+from arena.ratings.snapshot import (
+    SCHEMA,
+    Board,
+    CampaignRef,
+    RatingAnchor,
+    ScopeEntry,
+    ScopeKind,
+    Snapshot,
+    StyleRatings,
+    campaign_scope,
+    leaderboard_group,
+    scope_key,
+)
+from arena.ratings.store import (
+    DATE_RANGES,
+    IntArray,
+    Votes,
+    active_campaign_ids,
+    rating_campaign_get,
+    snapshot_is_stale,
+    snapshots_replace,
+    votes_read,
+)
+
+# A contestant with fewer votes than this in a scope is listed as hidden, not rated: a handful
+# of votes gives an interval so wide that its rank would mislead.
+MIN_VOTES = 5
+BOOTSTRAP_SEED = 0
+
+
+# Rating one scope ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Slice:
+    kind: ScopeKind
+    value: str
+    label: str
+    weight: IntArray  # votes of each group that fall in this slice
+    in_order: npt.NDArray[np.bool_]  # which of the ordered votes fall in it
+
+    @property
+    def votes(self) -> int:
+        return int(self.weight.sum())
+
+
+def _slices(data: Votes) -> list[_Slice]:
+    """The campaign, then each question set, category and language, then the date ranges."""
+    groups, questions, ordered = data.groups, data.questions, data.ordered
+    result = [_Slice("campaign", "", "", groups.count, np.ones(ordered.ia.size, dtype=np.bool_))]
+    keys: list[tuple[ScopeKind, npt.NDArray[Any]]] = [
+        ("set", questions.question_set),
+        ("category", questions.category),
+        ("language", questions.language),
+    ]
+    for kind, per_question in keys:
+        for value in sorted({v for v in per_question.tolist() if v != ""}, key=str):
+            chosen = per_question == value
+            label = questions.set_names.get(value, "") if kind == "set" else str(value)
+            weight = np.where(chosen[groups.question], groups.count, 0)
+            result.append(_Slice(kind, str(value), label, weight, chosen[ordered.question]))
+    for days in DATE_RANGES:
+        recent = groups.recent[days]
+        # Votes are ordered by time, so those of the last `days` days are a suffix of them.
+        tail = np.zeros(ordered.ia.size, dtype=np.bool_)
+        tail[ordered.ia.size - int(recent.sum()) :] = True
+        result.append(_Slice("days", str(days), str(days), recent, tail))
+    return result
+
+
+def _cells(ia: IntArray, ib: IntArray, outcome: IntArray, weight: IntArray, n: int) -> Cells:
+    """Cells from rows the database already counted (several rows may share a cell)."""
+    keys = (ia * n + ib) * len(Outcome) + outcome
+    present, inverse = np.unique(keys, return_inverse=True)
+    count = np.bincount(inverse.reshape(-1), weights=weight, minlength=present.size)
+    pair, code = np.divmod(present, len(Outcome))
+    i, j = np.divmod(pair, max(n, 1))
+    return Cells(
+        n_models=n,
+        i=i.astype(np.int64),
+        j=j.astype(np.int64),
+        outcome=code.astype(np.int64),
+        count=np.rint(count).astype(np.int64),
+        sided=True,
+    )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    rounds: int
+    drop_both_bad: bool
+    anchor: tuple[str, float] | None
+
+
+def _rate(data: Votes, piece: _Slice, how: _Settings) -> tuple[Board, StyleRatings | None]:
+    """The raw leaderboard (with online Elo) and the style-controlled ratings of one slice."""
+    groups, ordered = data.groups, data.ordered
+    keep = piece.weight > 0
+    ia, ib, outcome, weight = (
+        groups.ia[keep],
+        groups.ib[keep],
+        groups.outcome[keep],
+        piece.weight[keep],
+    )
+    present = np.unique(np.concatenate([ia, ib]))
+    local = np.full(len(data.names), -1, dtype=np.int64)
+    local[present] = np.arange(present.size)
+    names = [data.names[k] for k in present.tolist()]
+    cells = _cells(local[ia], local[ib], outcome, weight, present.size)
+    elo = elo_online(
+        local[ordered.ia[piece.in_order]],
+        local[ordered.ib[piece.in_order]],
+        ordered.outcome[piece.in_order],
+        present.size,
+        drop_both_bad=how.drop_both_bad,
+    )
+    board = leaderboard(
+        cells,
+        names,
+        rounds=how.rounds,
+        seed=BOOTSTRAP_SEED,
+        anchor=how.anchor,
+        drop_both_bad=how.drop_both_bad,
+        min_votes=MIN_VOTES,
+        online_elo=elo,
+    )
+    style = None
+    shown = list(board.names)
+    if len(shown) >= 2 and board.votes > 0:
+        style = _style(data, keep, piece.weight, shown, how)
+    # The ranking's own JSON (NaN made None, matrices rounded) is what the snapshot types.
+    return Board.from_json(board.to_json()), style
+
+
+def _style(
+    data: Votes,
+    keep: npt.NDArray[np.bool_],
+    weight: IntArray,
+    shown: Sequence[str],
+    how: _Settings,
+) -> StyleRatings | None:
+    """Style-controlled ratings over the shown contestants' votes, from the counted groups
+    (each row weighted by its vote count); the answers' features were computed once."""
+    groups, answers = data.groups, data.answers
+    index = {name: k for k, name in enumerate(shown)}
+    position = np.array([index.get(data.names[k], -1) for k in range(len(data.names))])
+    ia, ib = position[groups.ia], position[groups.ib]
+    rows = keep & (ia >= 0) & (ib >= 0)
+    anchor = how.anchor if how.anchor is not None and how.anchor[0] in index else None
+    result = style_control(
+        ia[rows],
+        ib[rows],
+        groups.outcome[rows],
+        answers.features[groups.answer_a[rows]],
+        answers.features[groups.answer_b[rows]],
+        shown,
+        counts=weight[rows],
+        drop_both_bad=how.drop_both_bad,
+        anchor=anchor,
+    )
+    return StyleRatings.from_json(result.to_json())
+
+
+# The snapshots -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecomputeResult:
+    """What a recompute stored: ``written`` is False when a newer snapshot was already there."""
+
+    campaign_id: int
+    scopes: list[str]
+    vote_count: int
+    computed_at: dt.datetime
+    seconds: float
+    written: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _settings_for(campaign: Campaign) -> _Settings:
+    anchor = None
+    if campaign.baseline is not None:
+        anchor = (campaign.baseline.name, float(campaign.baseline_rating))
+    return _Settings(
+        rounds=int(settings.ARENA_BOOTSTRAP_ROUNDS),
+        drop_both_bad=campaign.both_bad == Campaign.BothBad.DROP,
+        anchor=anchor,
+    )
+
+
+class _Common(TypedDict):
+    schema: int
+    campaign: CampaignRef
+    computed_at: dt.datetime
+    min_votes: int
+    both_bad: str
+    baseline: RatingAnchor | None
+    rounds: int
+
+
+def _common(campaign: Campaign, how: _Settings, computed_at: dt.datetime) -> _Common:
+    """The fields every scope's snapshot of one recompute shares."""
+    return _Common(
+        schema=SCHEMA,
+        campaign=CampaignRef(id=campaign.pk, slug=campaign.slug, name=campaign.name),
+        computed_at=computed_at,
+        min_votes=MIN_VOTES,
+        both_bad=campaign.both_bad,
+        baseline=None
+        if how.anchor is None
+        else RatingAnchor(name=how.anchor[0], rating=how.anchor[1]),
+        rounds=how.rounds,
+    )
+
+
+def _snapshots(
+    campaign: Campaign,
+    data: Votes | None,
+    how: _Settings,
+    computed_at: dt.datetime,
+    timings: dict[str, float],
+) -> list[Snapshot]:
+    """One snapshot per scope with votes, the campaign's own first; seconds per rated scope go
+    into ``timings``."""
+    common = _common(campaign, how, computed_at)
+    main_key = campaign_scope(campaign.pk)
+    if data is None:
+        empty = Snapshot(
+            **common,
+            scope=main_key,
+            kind="campaign",
+            value="",
+            label="",
+            status="no_votes",
+            vote_count=0,
+            last_vote_id=None,
+            same_as_campaign=True,
+            leaderboard=None,
+            style=None,
+            scopes=(ScopeEntry(scope=main_key, kind="campaign", value="", label="", votes=0),),
+        )
+        return [empty]
+    out: list[Snapshot] = []
+    campaign_result: tuple[Board, StyleRatings | None] | None = None
+    for piece in _slices(data):
+        key = scope_key(campaign.pk, piece.kind, piece.value)
+        # A slice holding every vote is the campaign itself: same votes, same order, same seed.
+        same = piece.votes == data.total
+        if piece.votes == 0:
+            continue
+        if same and campaign_result is not None:
+            result = campaign_result
+        else:
+            started = time.perf_counter()
+            result = _rate(data, piece, how)
+            timings[key] = time.perf_counter() - started
+            if piece.kind == "campaign":
+                campaign_result = result
+        board, style = result
+        out.append(
+            Snapshot(
+                **common,
+                scope=key,
+                kind=piece.kind,
+                value=piece.value,
+                label=piece.label,
+                status="ok",
+                vote_count=piece.votes,
+                same_as_campaign=same,
+                leaderboard=board,
+                style=style,
+            )
+        )
+    index = tuple(
+        ScopeEntry(scope=s.scope, kind=s.kind, value=s.value, label=s.label, votes=s.vote_count)
+        for s in out
+    )
+    out[0] = replace(out[0], scopes=index, last_vote_id=data.last_vote_id)
+    return out
+
+
+def ratings_recompute(*, campaign_id: int) -> RecomputeResult:
+    """Recompute every scope of one campaign and replace its snapshots in one transaction.
+
+    Reads only aggregated rows (see `arena.ratings.store`). If another recompute stored a
+    snapshot of later votes meanwhile, nothing is written. After commit a
+    ``leaderboard.updated`` event goes to `leaderboard_group`.
+    """
+    started = time.perf_counter()
+    campaign = rating_campaign_get(campaign_id=campaign_id)
+    how = _settings_for(campaign)
+    now = timezone.now()
+    with transaction.atomic():  # one transaction, so the session settings apply to all reads
+        data = votes_read(campaign_id=campaign_id, now=now)
+    read = time.perf_counter()
+    timings: dict[str, float] = {}
+    snapshots = _snapshots(campaign, data, how, now, timings)
+    rated = time.perf_counter()
+    stored_at = snapshots_replace(campaign_id=campaign_id, snapshots=snapshots, started=now)
+    if stored_at is not None:
+        main_key = snapshots[0].scope
+        dispatch.after_commit(
+            lambda: leaderboard_notify(
+                campaign_id=campaign_id, scope=main_key, computed_at=stored_at
+            )
+        )
+    done = time.perf_counter()
+    return RecomputeResult(
+        campaign_id=campaign_id,
+        scopes=[s.scope for s in snapshots],
+        vote_count=data.total if data else 0,
+        computed_at=now,
+        seconds=done - started,
+        written=stored_at is not None,
+        timings={"read": read - started, "rate": rated - read, "store": done - rated, **timings},
+    )
+
+
+def leaderboard_notify(*, campaign_id: int, scope: str, computed_at: dt.datetime) -> None:
+    """Tell open leaderboard pages that new snapshots exist. Best effort (see
+    `arena.dispatch.group_send`): a page that misses the event shows the new figures on its
+    next load."""
+    event = {"type": "leaderboard.updated", "scope": scope, "computed_at": computed_at.isoformat()}
+    dispatch.group_send(leaderboard_group(campaign_id), event)
+
+
+def ratings_recompute_all() -> list[RecomputeResult]:
+    """Recompute each active campaign whose votes changed since its latest snapshot (or that has
+    none): a vote newer than the snapshot, a vote id past the last one it counted, or a
+    different number of votes."""
+    return [
+        ratings_recompute(campaign_id=pk)
+        for pk in active_campaign_ids()
+        if snapshot_is_stale(campaign_id=pk)
+    ]
