@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from arena.generation.answers import answers_enqueue_missing
 from arena.models import Answer, Contestant
-from arena.services.answers import answers_enqueue_missing
 from tests import factories
+from tests.openai_stub import stream_reply
 from tests.workers import Worker, flush_broker, wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,17 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         if count == 1:
             self._json(429, {"error": {"message": "rate limited"}})
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.end_headers()
-        for piece in ("Hello", " there"):
-            chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
-            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-        final = {
-            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": 9, "completion_tokens": 2, "total_tokens": 11},
-        }
-        self.wfile.write(f"data: {json.dumps(final)}\n\ndata: [DONE]\n\n".encode())
+        stream_reply(self, ("Hello", " there"), prompt_tokens=9, completion_tokens=2)
 
     def _json(self, status: int, payload: object) -> None:
         data = json.dumps(payload).encode()
