@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
@@ -13,12 +14,13 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
+from django.utils.cache import patch_cache_control
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from arena.accounts.tokens import api_token_create
-from arena.forms import QuestionUploadForm
+from arena.forms import ApiTokenForm, QuestionUploadForm
 from arena.generation.answers import answers_enqueue_missing, answers_retry
 from arena.generation.audit import strip_audit_get
 from arena.generation.progress import generation_progress_get
@@ -34,7 +36,12 @@ from arena.models import (
     RatingSnapshot,
     Vote,
 )
-from arena.questions.imports import QuestionImportError, question_set_import
+from arena.questions.imports import (
+    QuestionImportError,
+    more_errors_text,
+    question_set_import,
+    upload_read,
+)
 
 User = get_user_model()
 
@@ -145,13 +152,14 @@ class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
         if not self.has_add_permission(request):
             raise PermissionDenied
         errors: list[str] = []
+        error_count = 0
         if request.method == "POST":
             form = QuestionUploadForm(request.POST, request.FILES)
             if form.is_valid():
                 upload = form.cleaned_data["file"]
                 try:
                     result = question_set_import(
-                        data=upload.read(),
+                        data=upload_read(upload.chunks(), size=upload.size),
                         filename=upload.name or "",
                         set_name=form.cleaned_data["set_name"],
                         mode=form.cleaned_data["mode"],
@@ -159,6 +167,9 @@ class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
                     )
                 except QuestionImportError as exc:
                     errors = [str(e) for e in exc.errors]
+                    error_count = len(errors) + exc.more
+                    if exc.more:
+                        errors.append(more_errors_text(exc.more))
                 else:
                     self.message_user(
                         request,
@@ -181,6 +192,7 @@ class QuestionSetAdmin(admin.ModelAdmin[QuestionSet]):
             "opts": self.model._meta,
             "form": form,
             "errors": errors,
+            "error_count": error_count,
             "title": _("Upload questions"),
         }
         status = 400 if errors else 200
@@ -337,23 +349,77 @@ class RatingSnapshotAdmin(admin.ModelAdmin[RatingSnapshot]):
     readonly_fields = ["scope", "campaign", "vote_count", "payload", "computed_at"]
 
 
+def _admin_pk(request: HttpRequest) -> int:
+    """The primary key of the admin's user (the admin serves only logged-in staff)."""
+    if request.user.pk is None:
+        raise PermissionDenied
+    return int(request.user.pk)
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at"]
-    fields = ["user", "name"]
+    """A superuser mints tokens for anyone; other staff only for themselves, and they see
+    only their own. A token's user and scopes never change. The new key is the body of the
+    add form's response (`response_add`), never a message: messages may travel in a cookie."""
+
+    form = ApiTokenForm
+    list_display = ["name", "user", "prefix", "scopes", "expires_at", "created_at", "last_used_at"]
     search_fields = ["name", "user__username"]
+    # The key between save_model and response_add of the same request, and nowhere else.
+    _new_keys: WeakKeyDictionary[HttpRequest, str] = WeakKeyDictionary()
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> Any:
+        if obj is None:
+            return ["user", "name", "scopes", "expires_at"]
+        return ["user", "name", "prefix", "scopes", "expires_at", "created_at", "last_used_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
+        return [] if obj is None else ["user", "prefix", "scopes", "created_at", "last_used_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user_id=_admin_pk(request))
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {**super().get_changeform_initial_data(request), "user": request.user.pk}
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = User.objects.filter(pk=_admin_pk(request))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
             return
-        token, key = api_token_create(user=obj.user, name=obj.name)
-        obj.pk, obj.key_hash, obj.prefix = token.pk, token.key_hash, token.prefix
-        self.message_user(
-            request,
-            _("Token created. Copy the key now; it is not shown again: %(key)s") % {"key": key},
-            messages.WARNING,
+        if obj.user_id != request.user.pk and not request.user.is_superuser:
+            raise PermissionDenied
+        token, key = api_token_create(
+            user=obj.user,
+            name=obj.name,
+            scopes=obj.scopes.split() or None,
+            expires_at=obj.expires_at,
         )
+        obj.pk, obj.key_hash, obj.prefix = token.pk, token.key_hash, token.prefix
+        obj.scopes, obj.created_at = token.scopes, token.created_at
+        self._new_keys[request] = key
+
+    def response_add(
+        self, request: HttpRequest, obj: ApiToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        key = self._new_keys.pop(request, None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "token": obj,
+            "key": key,
+            "title": _("Copy the new API token"),
+        }
+        response = render(request, "admin/arena/apitoken/key.html", context)
+        patch_cache_control(response, no_store=True, private=True)
+        return response
 
 
 class EvaluatorProfileInline(admin.StackedInline[EvaluatorProfile, Any]):

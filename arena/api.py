@@ -10,13 +10,21 @@ from dataclasses import asdict
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, User
+from django.contrib.auth.models import User
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from arena.accounts.tokens import api_token_authenticate
+from arena import jsonbounds
+from arena.accounts.tokens import (
+    EXPORT_PERMISSIONS,
+    IMPORT_PERMISSIONS,
+    Scope,
+    TokenExpired,
+    api_token_authenticate,
+)
 from arena.battles.io import battles_export_text
 from arena.battles.read import (
     NotFound,
@@ -29,7 +37,12 @@ from arena.battles.read import (
 from arena.battles.rules import AccessDenied, Owner
 from arena.battles.sampler import battle_expire, battle_next, battle_skip
 from arena.battles.votes import VoteRefused, vote_cast_and_reveal
-from arena.questions.imports import QuestionImportError, question_set_import
+from arena.questions.imports import (
+    QuestionImportError,
+    more_errors_text,
+    question_set_import,
+    upload_read,
+)
 from arena.ratings.read import (
     LeaderboardRefused,
     leaderboard_campaign_get,
@@ -44,8 +57,17 @@ def api_error(status: int, message: str, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def token_required(*, staff: bool = False) -> Callable[[View], View]:
-    """Authenticate by bearer token (sessions are not accepted: scripts only, no CSRF)."""
+def _unauthorized(message: str, challenge: str) -> JsonResponse:
+    response = api_error(401, message)
+    response["WWW-Authenticate"] = challenge
+    return response
+
+
+def token_required(
+    *, scopes: tuple[str, ...] = (Scope.EVALUATE,), permissions: tuple[str, ...] = ()
+) -> Callable[[View], View]:
+    """Authenticate by bearer token (sessions are not accepted: scripts only, no CSRF). The
+    token must hold one of ``scopes`` and its user every one of ``permissions``."""
 
     def decorator(view: View) -> View:
         @functools.wraps(view)
@@ -53,15 +75,33 @@ def token_required(*, staff: bool = False) -> Callable[[View], View]:
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             header = request.headers.get("Authorization", "")
             scheme, _sep, key = header.partition(" ")
-            token = api_token_authenticate(key=key.strip()) if scheme == "Bearer" else None
+            try:
+                token = api_token_authenticate(key=key.strip()) if scheme == "Bearer" else None
+            except TokenExpired:
+                return _unauthorized(
+                    _("This API token has expired; ask for a new one."),
+                    'Bearer error="invalid_token", error_description="The token has expired"',
+                )
             if token is None:
-                response = api_error(401, _("A valid API token is required."))
-                response["WWW-Authenticate"] = "Bearer"
+                return _unauthorized(_("A valid API token is required."), "Bearer")
+            if not any(token.has_scope(s) for s in scopes):
+                response = api_error(
+                    403,
+                    _("This API token lacks the scope this endpoint needs."),
+                    required_scopes=list(scopes),
+                )
+                response["WWW-Authenticate"] = (
+                    f'Bearer error="insufficient_scope", scope="{" ".join(scopes)}"'
+                )
                 return response
-            user: AbstractBaseUser = token.user
-            if staff and not getattr(user, "is_staff", False):
-                return api_error(403, _("This endpoint is for staff."))
-            request.user = user  # type: ignore[assignment]
+            user = token.user
+            if permissions and not user.has_perms(permissions):
+                return api_error(
+                    403,
+                    _("Your account lacks the permissions this endpoint needs."),
+                    required_permissions=list(permissions),
+                )
+            request.user = user
             return view(request, *args, **kwargs)
 
         return wrapper
@@ -70,9 +110,10 @@ def token_required(*, staff: bool = False) -> Callable[[View], View]:
 
 
 @require_http_methods(["POST"])
-@token_required(staff=True)
+@token_required(scopes=(Scope.IMPORT,), permissions=IMPORT_PERMISSIONS)
 def question_set_import_api(request: HttpRequest) -> HttpResponse:
-    """POST multipart ``file`` + ``set`` (+ ``mode`` refuse|update) → the import's counts."""
+    """POST multipart ``file`` + ``set`` (+ ``mode`` refuse|update) → the import's counts.
+    Scope ``import``; add question set and add question, and for ``update`` change question."""
     upload = request.FILES.get("file")
     set_name = request.POST.get("set", "")
     mode = request.POST.get("mode", "refuse")
@@ -80,9 +121,15 @@ def question_set_import_api(request: HttpRequest) -> HttpResponse:
         return api_error(400, _("Send the questions as a multipart field named 'file'."))
     if mode not in ("refuse", "update"):
         return api_error(400, _("mode must be 'refuse' or 'update'."))
+    if mode == "update" and not request.user.has_perm("arena.change_question"):
+        return api_error(
+            403,
+            _("Your account lacks the permissions this endpoint needs."),
+            required_permissions=["arena.change_question"],
+        )
     try:
         result = question_set_import(
-            data=upload.read(),
+            data=upload_read(upload.chunks(), size=upload.size),
             filename=upload.name or "",
             set_name=set_name,
             mode=mode,  # type: ignore[arg-type]
@@ -93,6 +140,8 @@ def question_set_import_api(request: HttpRequest) -> HttpResponse:
             400,
             _("The file was refused; nothing was imported."),
             errors=[{"line": e.line, "message": e.message} for e in exc.errors],
+            more_errors=exc.more,
+            **({"more_errors_text": more_errors_text(exc.more)} if exc.more else {}),
         )
     return JsonResponse(
         {
@@ -112,11 +161,36 @@ def _owner(request: HttpRequest) -> Owner:
     return Owner(user=request.user)  # type: ignore[arg-type]
 
 
+# The API's bodies are small objects (a vote is two short strings); the limits refuse, with a
+# 400 that says why, what no client sends: a large body, or one nested deeper than a few levels
+# (CPython's json recurses per level; jsonbounds checks the depth first, without recursion).
+JSON_MAX_BYTES = 64 * 1024
+JSON_MAX_DEPTH = 8
+
+
 def _json_body(request: HttpRequest) -> dict[str, Any]:
-    if not request.body:
-        return {}
+    """The body as a JSON object ({} when empty); ApiInputError if it is anything else."""
+    too_large = _("The body is over the limit of %(n)s bytes.") % {"n": f"{JSON_MAX_BYTES:,}"}
     try:
-        body = json.loads(request.body)
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > JSON_MAX_BYTES:
+        raise ApiInputError(too_large)  # refused before the body is read
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise ApiInputError(too_large) from None
+    if not raw:
+        return {}
+    if len(raw) > JSON_MAX_BYTES:
+        raise ApiInputError(too_large)
+    try:
+        body = jsonbounds.loads(raw.decode("utf-8-sig"), max_depth=JSON_MAX_DEPTH)
+    except jsonbounds.JSONTooDeep:
+        raise ApiInputError(
+            _("The body is nested more than %(n)d levels deep.") % {"n": JSON_MAX_DEPTH}
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise ApiInputError(_("The body must be a JSON object.")) from None
     if not isinstance(body, dict):
@@ -158,6 +232,8 @@ def battle_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         public = battle_get_for_evaluator(code=str(code), owner=owner)
     except NotFound:
         return api_error(404, _("There is no such battle for you."))
+    except AccessDenied as exc:
+        return api_error(403, str(exc), code="no_access")
     if public.expired_now:
         battle_expire(code=str(code), owner=owner)
     return JsonResponse({"battle": public.as_json()})
@@ -185,7 +261,11 @@ def battle_vote_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
 @require_http_methods(["POST"])
 @token_required()
 def battle_skip_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
-    if battle_skip(code=str(code), owner=_owner(request)) is None:
+    try:
+        skipped = battle_skip(code=str(code), owner=_owner(request))
+    except AccessDenied as exc:
+        return api_error(403, str(exc), code="no_access")
+    if skipped is None:
         return api_error(404, _("There is no such battle for you."))
     return JsonResponse({"skipped": True})
 
@@ -197,6 +277,8 @@ def battle_reveal_api(request: HttpRequest, code: uuid.UUID) -> HttpResponse:
         reveal = battle_reveal(code=str(code), owner=_owner(request))
     except NotFound:
         return api_error(404, _("There is no such battle for you."))
+    except AccessDenied as exc:
+        return api_error(403, str(exc), code="no_access")
     except RevealRefused:
         return api_error(
             403, _("Identities are shown only after your vote, if the campaign allows.")
@@ -214,7 +296,7 @@ def openapi_api(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
-@token_required()
+@token_required(scopes=(Scope.EVALUATE, Scope.EXPORT))
 def leaderboard_api(request: HttpRequest, slug: str) -> HttpResponse:
     """GET ``?scope=`` → the latest stored snapshot of that scope (default: the campaign).
     Public leaderboards answer any token; team-only ones answer staff."""
@@ -229,9 +311,10 @@ def leaderboard_api(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_http_methods(["GET"])
-@token_required(staff=True)
+@token_required(scopes=(Scope.EXPORT,), permissions=EXPORT_PERMISSIONS)
 def battles_export_api(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET → the campaign's votes as clean battles (a JSON array; ``?format=jsonl`` for lines)."""
+    """GET → the campaign's votes as clean battles (a JSON array; ``?format=jsonl`` for lines).
+    Scope ``export``; view battle and view vote (each row names its voter)."""
     try:
         campaign = leaderboard_campaign_get(slug=slug, user=request.user)
     except LeaderboardRefused:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -10,14 +12,53 @@ from django.contrib.auth.models import AnonymousUser
 
 from arena.battles.live import battle_group
 from arena.battles.read import NotFound, battle_get_for_evaluator
-from arena.battles.rules import Owner
+from arena.battles.rules import AccessDenied, Owner
 from arena.generation.progress import generation_progress_get, progress_group
 from arena.public import stream_frame
 from arena.ratings.read import LeaderboardRefused, leaderboard_campaign_get_by_id
 from arena.ratings.snapshot import leaderboard_group
 
+# Clients only listen on these channels; anything they send is dropped unanswered (an answer
+# per message would let one client make the server work for every frame it sends). A frame
+# over MAX_FRAME_BYTES closes the socket with 1009 (message too big), more than MAX_MESSAGES
+# within MESSAGE_WINDOW_SECONDS with 4429 (too many).
+MAX_FRAME_BYTES = 1024
+MAX_MESSAGES = 8
+MESSAGE_WINDOW_SECONDS = 5.0
+CLOSE_TOO_BIG = 1009
+CLOSE_TOO_MANY = 4429
 
-class GenerationProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+
+class _ListenOnlyConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+    """A consumer whose clients send nothing: bounds what they may send anyway."""
+
+    _received: deque[float]
+    _refused = False
+
+    async def websocket_receive(self, message: dict[str, Any]) -> None:
+        if self._refused:
+            return
+        text, data = message.get("text"), message.get("bytes")
+        size = len(text) if text is not None else len(data or b"")
+        if size <= MAX_FRAME_BYTES and text is not None:
+            size = len(text.encode("utf-8"))
+        if size > MAX_FRAME_BYTES:
+            await self._refuse(CLOSE_TOO_BIG)
+            return
+        if not hasattr(self, "_received"):
+            self._received = deque(maxlen=MAX_MESSAGES)
+        now = time.monotonic()
+        if len(self._received) == MAX_MESSAGES and now - self._received[0] < MESSAGE_WINDOW_SECONDS:
+            await self._refuse(CLOSE_TOO_MANY)
+            return
+        self._received.append(now)
+
+    async def _refuse(self, code: int) -> None:
+        self._refused = True
+        await self.close(code=code)
+
+
+class GenerationProgressConsumer(_ListenOnlyConsumer):
     """Staff only: live answer counts of one question set."""
 
     async def connect(self) -> None:
@@ -37,14 +78,11 @@ class GenerationProgressConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[mi
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        await self.send_json({"type": "error", "error": "this channel is read-only"})
-
     async def progress_update(self, event: dict[str, Any]) -> None:
         await self.send_json({"type": "progress", "progress": event["progress"]})
 
 
-class BattleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class BattleConsumer(_ListenOnlyConsumer):
     """The evaluator's own live battle: frames labelled a/b only, from public.py."""
 
     async def connect(self) -> None:
@@ -57,6 +95,9 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
             battle = await database_sync_to_async(battle_get_for_evaluator)(code=code, owner=owner)
         except NotFound:
             await self.close(code=4404)
+            return
+        except AccessDenied:
+            await self.close(code=4403)
             return
         self.group = battle_group(code)
         await self.channel_layer.group_add(self.group, self.channel_name)
@@ -79,9 +120,6 @@ class BattleConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        await self.send_json({"type": "error", "message": "this channel is read-only"})
-
     async def battle_frame(self, event: dict[str, Any]) -> None:
         await self.send_json(event["frame"])
 
@@ -95,7 +133,7 @@ def _owner(scope: dict[str, Any]) -> Owner | None:
     return Owner(user=None, session_key=key) if key else None
 
 
-class LeaderboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
+class LeaderboardConsumer(_ListenOnlyConsumer):
     """Tells an open leaderboard page that new snapshots were stored, so it reloads them.
     Whoever may read the leaderboard may listen; the frames carry no figures."""
 
@@ -116,9 +154,6 @@ class LeaderboardConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        await self.send_json({"type": "error", "error": "this channel is read-only"})
 
     async def leaderboard_updated(self, event: dict[str, Any]) -> None:
         await self.send_json(

@@ -8,6 +8,7 @@ already listening on 127.0.0.1:6379 is used instead of starting one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -47,7 +48,23 @@ def _redis_binary() -> str:
 
 
 def _say(message: str) -> None:
-    print(f"[arena] {message}", flush=True)
+    """Print a status line. Never raises: `make run | tee run.log` and Ctrl-C kill the reader
+    too, and a write to that closed pipe (EPIPE) must not stop the shutdown halfway."""
+    try:
+        print(f"[arena] {message}", flush=True)
+    except OSError:  # BrokenPipeError, or a stdout otherwise gone
+        _silence_stdout()
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, for this process (including its exit-time flush) and the
+    commands started after it."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115  (for the rest of the process)
 
 
 class Stack:
@@ -63,16 +80,27 @@ class Stack:
         _say(f"started {name} (pid {proc.pid}, log var/logs/{name}.log)")
 
     def stop(self) -> None:
-        for name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                _say(f"stopping {name}")
-        deadline = time.monotonic() + 20
-        for _name, proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        """Stop every child's process group: TERM, then KILL for those still there after 20 s
+        (or at once on another Ctrl-C). Whatever happens on the way, none is left behind."""
+        try:
+            for name, proc in reversed(self.procs):
+                if proc.poll() is None:
+                    _signal_group(proc, signal.SIGTERM)
+                    _say(f"stopping {name}")
+            deadline = time.monotonic() + 20
+            for _name, proc in self.procs:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except KeyboardInterrupt:
+            pass  # another Ctrl-C: kill the rest now
+        finally:
+            # Bounded (5 s a child), so nothing may interrupt it.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            for _name, proc in self.procs:
+                _signal_group(proc, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=5)
 
     def watch(self) -> None:
         while True:
@@ -81,6 +109,13 @@ class Stack:
                     _say(f"{name} exited with {proc.returncode}; see var/logs/{name}.log")
                     return
             time.sleep(1)
+
+
+def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    """Signal the child's process group (each child leads one, with its own children in it),
+    which may already be gone."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
 
 
 def _manage(args: list[str], env: dict[str, str]) -> None:
@@ -97,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     (VAR / "logs").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("DEBUG", "true")
+    env.setdefault("ARENA_SSL_REDIRECT", "false")  # it serves plain http, even with DEBUG=false
     env.setdefault("HF_HUB_OFFLINE", "1")
     # Eager mode starts the demo engine in ~25 s instead of ~90 s, for a little less speed.
     env.setdefault("ARENA_VLLM_EAGER", "true")

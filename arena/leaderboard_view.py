@@ -14,8 +14,12 @@ from arena.ratings.read import LeaderboardPage, PairMatrices, Row
 _PLOT_WIDTH = 640
 _PLOT_LABEL = 220
 _PLOT_ROW = 20
-_BLUE = (33, 102, 172)
-_RED = (178, 24, 43)
+# Heatmap tones: a hue mixed with white in TONE_STEPS + 1 steps, drawn by the classes
+# .hm-blue-0 … .hm-red-10 of static/arena/arena.css (classes, not style= attributes: the
+# Content-Security-Policy forbids inline styles). Steps above DARK_FROM take white text.
+HUES = {"blue": (33, 102, 172), "red": (178, 24, 43)}
+TONE_STEPS = 10
+DARK_FROM = 7
 
 
 @dataclass(frozen=True)
@@ -41,8 +45,7 @@ class Plot:
 class Cell:
     text: str
     title: str
-    background: str
-    foreground: str
+    tone: str  # the CSS class of its colours
 
 
 @dataclass(frozen=True)
@@ -120,31 +123,35 @@ def _tick_step(span: float) -> float:
     return 2000.0
 
 
-def _mix(colour: tuple[int, int, int], amount: float) -> str:
+def mix(colour: tuple[int, int, int], amount: float) -> str:
     """``colour`` blended with white; ``amount`` 0 is white, 1 is the colour."""
     amount = min(max(amount, 0.0), 1.0)
     r, g, b = (round(255 + (c - 255) * amount) for c in colour)
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def _tone(hue: str, amount: float) -> str:
+    """The class of ``hue`` at ``amount`` (0 white, 1 the full hue), to the nearest step."""
+    return f"hm-{hue}-{round(min(max(amount, 0.0), 1.0) * TONE_STEPS)}"
+
+
 def _win_cell(value: float | None, battles: int) -> Cell:
     if value is None or battles == 0:
-        return Cell("", _("no battles"), "#f6f8fa", "#57606a")
+        return Cell("", _("no battles"), "hm-none")
     amount = min(abs(value - 0.5) * 4, 1.0)  # full colour at 0.25 and 0.75
-    background = _mix(_BLUE if value >= 0.5 else _RED, amount)
     title = _("%(rate).0f%% over %(n)d battles") % {"rate": value * 100, "n": battles}
-    return Cell(f"{value:.2f}", title, background, "#ffffff" if amount > 0.6 else "#1b1f24")
+    return Cell(f"{value:.2f}", title, _tone("blue" if value >= 0.5 else "red", amount))
 
 
 def _count_cell(battles: int, largest: int) -> Cell:
     if not battles:
-        return Cell("", _("no battles"), "#ffffff", "#57606a")
+        return Cell("", _("no battles"), "hm-empty")
     amount = (battles / max(largest, 1)) ** 0.5
     title = _("%(n)d battles") % {"n": battles}
-    return Cell(str(battles), title, _mix(_BLUE, amount), "#ffffff" if amount > 0.6 else "#1b1f24")
+    return Cell(str(battles), title, _tone("blue", amount))
 
 
-_DIAGONAL = Cell("", "", "#eaeef2", "#57606a")
+_DIAGONAL = Cell("", "", "hm-diag")
 
 
 def _matrix(pairs: PairMatrices, *, win_rates: bool) -> Matrix:

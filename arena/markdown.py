@@ -12,6 +12,7 @@ import functools
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -52,10 +53,12 @@ ALLOWED_ATTRIBUTES = {
     "span": {"class"},
     "div": {"class"},
     "code": {"class"},
-    "th": {"style"},
-    "td": {"style"},
     "ol": {"start"},
 }
+# Table alignment comes out as a class, not markdown-it's style="text-align:…": the
+# Content-Security-Policy (style-src 'self') blocks style attributes. See _align_classes.
+ALIGN_CLASSES = {"ta-left", "ta-center", "ta-right"}
+ALLOWED_CLASSES = {"th": ALIGN_CLASSES, "td": ALIGN_CLASSES}
 _FORMATTER = HtmlFormatter(nowrap=True, classprefix="hl-")
 MAX_RENDER_CHARS = 200_000
 
@@ -70,11 +73,21 @@ def _highlight(code: str, lang: str, attrs: str) -> str:
     return str(highlight(code, lexer, _FORMATTER))
 
 
+def _align_classes(state: StateCore) -> None:
+    for token in state.tokens:
+        if token.type in {"th_open", "td_open"}:
+            style = token.attrs.pop("style", None)
+            if isinstance(style, str) and style.startswith("text-align:"):
+                token.attrSet("class", f"ta-{style.removeprefix('text-align:')}")
+
+
 @functools.cache
 def _parser() -> MarkdownIt:
-    return MarkdownIt(
+    parser = MarkdownIt(
         "commonmark", {"html": False, "linkify": False, "highlight": _highlight}
     ).enable(["table", "strikethrough"])
+    parser.core.ruler.push("align_classes", _align_classes)
+    return parser
 
 
 # Every evaluator who gets a question sees the same texts, so renders are kept per process:
@@ -104,6 +117,6 @@ def _render(text: str) -> SafeString:
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer nofollow",
-        filter_style_properties={"text-align"},
+        allowed_classes=ALLOWED_CLASSES,
     )
     return mark_safe(clean)  # noqa: S308  (nh3 output: sanitised against the allow-list)

@@ -492,7 +492,14 @@ class RatingSnapshot(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token for scripts. Only its SHA-256 is stored; the key is shown once."""
+    """A bearer token for scripts. Only its SHA-256 is stored; the key is shown once. A call
+    needs one of the endpoint's scopes here *and* the user's model permissions."""
+
+    class Scope(models.TextChoices):
+        EVALUATE = "evaluate", _("evaluate: the evaluator flow and leaderboards")
+        IMPORT = "import", _("import: question sets in")
+        EXPORT = "export", _("export: battles with voter ids out, leaderboards")
+        ADMIN = "admin", _("admin: every scope (superusers only)")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -503,6 +510,9 @@ class ApiToken(models.Model):
     name = models.CharField(_("name"), max_length=100)
     key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
     prefix = models.CharField(_("prefix"), max_length=8, editable=False)
+    # Space-separated, as OAuth writes scopes: one column the token statement reads as is.
+    scopes = models.CharField(_("scopes"), max_length=100, default=Scope.EVALUATE)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
 
@@ -512,6 +522,15 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()
+
+    def has_scope(self, scope: str) -> bool:
+        """Whether the token holds ``scope``; ``admin`` stands for every scope."""
+        held = self.scope_list
+        return scope in held or self.Scope.ADMIN in held
 
 
 class PairLoad(models.Model):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -39,11 +41,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "arena.apps.ArenaConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "arena.middleware.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -51,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "arena.urls"
@@ -118,6 +124,19 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Failed logins (the login page and the admin's) are counted per username and client IP by
+# django-axes; at ARENA_LOGIN_FAILURES failures that pair is refused, even with the right
+# password, for ARENA_LOGIN_COOLOFF_MINUTES. Keying on the pair, as axes recommends, keeps an
+# attacker from locking a real user out from elsewhere. authenticate() needs the request.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("ARENA_LOGIN_FAILURES", 5, minimum=1)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env_int("ARENA_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "arena.views.login_lockout"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -133,12 +152,16 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(env_str("ARENA_STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 
-# Uploads are parsed in memory; the question-import limit is enforced separately.
+# Request bodies: arena.asgi answers 413 to a body over ARENA_MAX_BODY_BYTES before buffering
+# it; the upload endpoints take a file of ARENA_MAX_UPLOAD_BYTES plus that much for the rest.
+ARENA_MAX_BODY_BYTES = env_int("ARENA_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 ARENA_MAX_UPLOAD_BYTES = env_int("ARENA_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1)
 ARENA_MAX_QUESTION_CHARS = env_int("ARENA_MAX_QUESTION_CHARS", 20_000, minimum=1)
 ARENA_MAX_QUESTIONS_PER_IMPORT = env_int("ARENA_MAX_QUESTIONS_PER_IMPORT", 50_000, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = ARENA_MAX_UPLOAD_BYTES + 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = ARENA_MAX_UPLOAD_BYTES + 1024 * 1024
+# Django's own checks behind the ASGI one (the test client and WSGI skip arena.asgi): the
+# non-file part of a body, and the size above which bodies and uploads spool to disk.
+DATA_UPLOAD_MAX_MEMORY_SIZE = ARENA_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ARENA_MODEL_CACHE = Path(
     env_str("ARENA_MODEL_CACHE", str(VAR_DIR / "models" / "smollm2-135m-instruct"))
@@ -184,6 +207,37 @@ CELERY_BEAT_SCHEDULE = {
 
 SESSION_COOKIE_SECURE = env_bool("ARENA_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# HTTPS. On by default with DEBUG=false; `make run` and the tests (DEBUG=true) and the load
+# benchmark (ARENA_SSL_REDIRECT=false) serve plain http on 127.0.0.1. /healthz is never
+# redirected: probes (compose's included) ask over http. Preloading is opt-in: it asks the
+# browsers to hard-code HTTPS for the whole domain, which is slow to undo.
+SECURE_SSL_REDIRECT = env_bool("ARENA_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("ARENA_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("ARENA_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("ARENA_HSTS_PRELOAD", False)
+# Only behind a proxy that sets X-Forwarded-Proto itself and strips the client's copy.
+if env_bool("ARENA_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content-Security-Policy (django-csp). Scripts run only from our static files or with this
+# response's nonce; nothing inline (no on*= handlers, no style= attributes). The middleware
+# adds ws:// and wss:// of the requested host to connect-src for browsers whose 'self' does
+# not cover websockets.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LOGGING = {
     "version": 1,

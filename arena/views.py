@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import unicodedata
+from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -39,19 +42,38 @@ from arena.ratings.read import (
     leaderboard_snapshot_get,
 )
 
+# Stands for an anonymous visitor who has no session yet: no session has this key (Django's
+# are lowercase letters and digits), so it owns nothing. Only read-only views use it.
+_NO_SESSION = "-"
 
-def owner_for(request: HttpRequest) -> Owner:
-    """The logged-in user, or the session of an anonymous visitor (created on demand)."""
+
+def owner_for(request: HttpRequest, *, create: bool = True) -> Owner:
+    """The logged-in user, or the session of an anonymous visitor. The session is created only
+    with ``create`` (an action that needs an owner): read-only pages must not add a session row
+    for every cookieless request."""
     if request.user.is_authenticated:
         return Owner(user=request.user)
     if not request.session.session_key:
+        if not create:
+            return Owner(user=None, session_key=_NO_SESSION)
         request.session.save()
     return Owner(user=None, session_key=str(request.session.session_key))
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    campaigns = campaign_list_for(owner=owner_for(request))
+    campaigns = campaign_list_for(owner=owner_for(request, create=False))
     return render(request, "arena/home.html", {"campaigns": campaigns})
+
+
+def login_lockout(
+    request: HttpRequest,
+    original_response: HttpResponse | None = None,
+    credentials: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """django-axes' lockout page (``AXES_LOCKOUT_CALLABLE``), for the login page and the
+    admin's: too many failed logins for this username from this address."""
+    minutes = max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    return render(request, "registration/lockout.html", {"minutes": minutes}, status=429)
 
 
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -71,10 +93,10 @@ def _campaign_or_login(request: HttpRequest, slug: str, owner: Owner) -> Campaig
 
 @require_GET
 def campaign_next(request: HttpRequest, slug: str) -> HttpResponse:
-    owner = owner_for(request)
-    campaign = _campaign_or_login(request, slug, owner)
+    campaign = _campaign_or_login(request, slug, owner_for(request, create=False))
     if isinstance(campaign, HttpResponse):
         return campaign
+    owner = owner_for(request)
     battle = battle_next(campaign=campaign, owner=owner)
     if battle is None:
         context = {"campaign": campaign, "progress": progress_get(campaign=campaign, owner=owner)}
@@ -84,11 +106,13 @@ def campaign_next(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def battle_page(request: HttpRequest, code: str) -> HttpResponse:
-    owner = owner_for(request)
+    owner = owner_for(request, create=False)
     try:
         battle = battle_get_for_evaluator(code=code, owner=owner)
     except NotFound:
         raise Http404(_("There is no such battle for you.")) from None
+    except AccessDenied as exc:
+        raise PermissionDenied(str(exc)) from None
     if battle.expired_now:
         battle_expire(code=code, owner=owner)
     reveal = None
@@ -123,13 +147,18 @@ def battle_vote(request: HttpRequest, code: str) -> HttpResponse:
     except VoteRefused as exc:
         if exc.code == "not_found":
             raise Http404(str(exc)) from None
+        if exc.code == "no_access":
+            raise PermissionDenied(str(exc)) from None
         messages.error(request, str(exc))
     return redirect("battle", code=code)
 
 
 @require_POST
 def battle_skip_view(request: HttpRequest, code: str) -> HttpResponse:
-    skipped = battle_skip(code=str(code), owner=owner_for(request))
+    try:
+        skipped = battle_skip(code=str(code), owner=owner_for(request))
+    except AccessDenied as exc:
+        raise PermissionDenied(str(exc)) from None
     if skipped is None:
         raise Http404(_("There is no such battle for you."))
     slug, mode = skipped
@@ -137,7 +166,7 @@ def battle_skip_view(request: HttpRequest, code: str) -> HttpResponse:
 
 
 def live_new(request: HttpRequest, slug: str) -> HttpResponse:
-    owner = owner_for(request)
+    owner = owner_for(request, create=request.method == "POST")
     campaign = _campaign_or_login(request, slug, owner)
     if isinstance(campaign, HttpResponse):
         return campaign
@@ -193,9 +222,17 @@ def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+_FORMULA_LEADS = ("=", "+", "-", "@")
+
+
 def _csv_cell(value: object) -> object:
-    # A spreadsheet runs a cell that starts with one of these as a formula.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """A text cell that a spreadsheet could run as a formula, made inert with a leading quote.
+    Spreadsheets skip leading whitespace (tab, CR, spaces) and read full-width signs (＝＋－＠)
+    as their ASCII forms, so the test is on the NFKC form with whitespace stripped."""
+    if not isinstance(value, str):
+        return value
+    folded = unicodedata.normalize("NFKC", value)
+    if folded[:1].isspace() or folded.lstrip().startswith(_FORMULA_LEADS):
         return "'" + value
     return value
 

@@ -21,7 +21,8 @@ What it does, in order (everything it starts is stopped, and the scratch databas
    ``--evaluators`` fresh ones with API tokens for the load phases.
 3. Starts the server: by default ``uvicorn --workers 4`` (two processes per core, as a 2-core
    deployment would run it; uvloop + httptools), or ``--server daphne`` (one process). It runs
-   with DEBUG=false, a random SECRET_KEY, ALLOWED_HOSTS=127.0.0.1 and REDIS_URL on Redis
+   with DEBUG=false (but ARENA_SSL_REDIRECT=false: plain http), a random SECRET_KEY,
+   ALLOWED_HOSTS=127.0.0.1 and REDIS_URL on Redis
    db ``--redis-db`` (14), which is flushed before and after: votes schedule the debounced
    ratings recompute there through Redis + Celery; no worker consumes it.
 4. Closed loop, the saturation figure: N clients (one keep-alive HTTP/1.1 connection each, on
@@ -338,11 +339,11 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
             key = "arena_" + secrets.token_urlsafe(32)
             tokens.append(key)
             digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-            token_rows.append((u, "load", digest, key[6:14], now))
+            token_rows.append((u, "load", digest, key[6:14], "evaluate", now))
         _copy(
             conn,
             models.ApiToken._meta.db_table,
-            ("user_id", "name", "key_hash", "prefix", "created_at"),
+            ("user_id", "name", "key_hash", "prefix", "scopes", "created_at"),
             token_rows,
         )
 
@@ -1079,6 +1080,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": redis_url,
         "DEBUG": "false",
+        "ARENA_SSL_REDIRECT": "false",  # plain http on 127.0.0.1
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": "127.0.0.1",
         "ARENA_LOG_LEVEL": "WARNING",

@@ -34,9 +34,10 @@ from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from arena import jsonbounds
 from arena.battles import store
 from arena.models import Answer, Battle, Campaign, Contestant, Question, QuestionSet, Vote
-from arena.questions.imports import RowError
+from arena.questions.imports import RowError, RowErrors
 
 WINNERS = {
     "model_a": Vote.Outcome.A,
@@ -60,12 +61,14 @@ _BATCH = 2000
 
 
 class BattleImportError(Exception):
-    """The file was refused; nothing was written. ``errors`` lists the problems found (at most
-    `MAX_ERRORS`), each with the 1-based line where its battle starts."""
+    """The file was refused; nothing was written. ``errors`` lists the first `MAX_ERRORS`
+    problems found, each with the 1-based line where its battle starts; ``more`` counts the
+    rest."""
 
-    def __init__(self, errors: list[RowError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors[:20]))
+    def __init__(self, errors: list[RowError], *, more: int = 0) -> None:
+        self.errors = errors[:MAX_ERRORS]
+        self.more = more + len(errors) - len(self.errors)
+        super().__init__("; ".join(str(e) for e in self.errors[:20]))
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ def _decode(data: bytes | str) -> str:
 
 def _records_array(text: str) -> Iterator[tuple[int, Any]]:
     """Items of a JSON array with the line each starts on."""
+    try:
+        jsonbounds.check_depth(text)
+    except json.JSONDecodeError as exc:
+        raise BattleImportError([RowError(exc.lineno, _("Malformed JSON: %s") % exc.msg)]) from None
     decoder = json.JSONDecoder()
     position = text.index("[") + 1
     line, counted = 1, 0
@@ -161,12 +168,12 @@ def _records_lines(text: str) -> Iterator[tuple[int, Any]]:
         if not raw.strip():
             continue
         try:
-            yield number, json.loads(raw)
+            yield number, jsonbounds.loads(raw)
         except json.JSONDecodeError as exc:
             raise BattleImportError([RowError(number, _("Malformed JSON: %s") % exc.msg)]) from None
 
 
-def _clean(line: int, record: Any, errors: list[RowError]) -> _Battle | None:
+def _clean(line: int, record: Any, errors: RowErrors) -> _Battle | None:
     def refuse(message: str) -> None:
         errors.append(RowError(line, message))
 
@@ -248,10 +255,10 @@ def battles_parse(data: bytes | str) -> list[_Battle]:
     if not stripped:
         raise BattleImportError([RowError(None, _("The file is empty."))])
     records = _records_array(text) if stripped.startswith("[") else _records_lines(text)
-    errors: list[RowError] = []
+    errors = RowErrors(limit=MAX_ERRORS)
     battles = [b for line, record in records if (b := _clean(line, record, errors)) is not None]
     if errors:
-        raise BattleImportError(errors[:MAX_ERRORS])
+        raise BattleImportError(errors.shown, more=errors.more)
     if not battles:
         raise BattleImportError([RowError(None, _("The file holds no battles."))])
     return battles
@@ -346,7 +353,7 @@ def _check(
                 )
             )
     if errors:
-        raise BattleImportError(sorted(errors, key=lambda e: e.line or 0)[:MAX_ERRORS])
+        raise BattleImportError(sorted(errors, key=lambda e: e.line or 0))
     return known, missing, existing, question_set
 
 

@@ -15,6 +15,7 @@ from arena.battles import store
 from arena.battles.rules import (
     AccessDenied,
     Owner,
+    access_lost_message,
     campaign_access_q,
     side_done,
 )
@@ -35,6 +36,18 @@ def campaigns_for(owner: Owner) -> QuerySet[Campaign]:
     return Campaign.objects.filter(campaign_access_q(owner))
 
 
+def campaign_allows(*, campaign_id: int, owner: Owner) -> bool:
+    """Whether the owner may still use this campaign (`rules.campaign_access_q`)."""
+    return campaigns_for(owner).filter(pk=campaign_id).exists()
+
+
+def battle_access_check(*, campaign_id: int, owner: Owner) -> None:
+    """Raise AccessDenied unless the owner may still use the battle's campaign: every action
+    on a battle checks it again, not only the one that served it."""
+    if not campaign_allows(campaign_id=campaign_id, owner=owner):
+        raise AccessDenied(access_lost_message())
+
+
 def campaign_access(*, slug: str, owner: Owner) -> Campaign:
     """The active campaign with this slug if the owner may evaluate in it: open ones for
     everybody, the others for their evaluators and for staff."""
@@ -46,7 +59,8 @@ def campaign_access(*, slug: str, owner: Owner) -> Campaign:
 
 def _row(code: str, owner: Owner) -> store.BattleRow:
     """The owner's battle with what an evaluator may see of it. NotFound for anyone else's
-    battle and for a code that is not a UUID."""
+    battle and for a code that is not a UUID; AccessDenied when the owner may no longer use
+    its campaign."""
     try:
         key = store.db_value(Battle, "code", uuid.UUID(str(code)))
     except ValueError:
@@ -54,6 +68,8 @@ def _row(code: str, owner: Owner) -> store.BattleRow:
     row = store.battle_row(code=key, owner=owner)
     if row is None:
         raise NotFound
+    if not row.allowed:
+        raise AccessDenied(access_lost_message())
     return row
 
 
@@ -71,7 +87,8 @@ def _replies(side: store.SideRow, turns: int, *, live: bool) -> tuple[list[str],
 
 def battle_get_for_evaluator(*, code: str, owner: Owner) -> PublicBattle:
     """The battle as this evaluator may see it; one whose time ran out while served is shown
-    expired (`PublicBattle.expired_now`). Raises NotFound for anyone else's battle."""
+    expired (`PublicBattle.expired_now`). Raises NotFound for anyone else's battle and
+    AccessDenied for one in a campaign the owner may no longer use."""
     battle = _row(code, owner)
     state = battle.state
     expired_now = state == Battle.State.SERVED and battle.expires_at <= timezone.now()
@@ -115,10 +132,12 @@ def battle_get_for_evaluator(*, code: str, owner: Owner) -> PublicBattle:
 
 
 def battle_reveal(*, code: str, owner: Owner) -> PublicReveal:
-    """Who wrote which answer, only for the evaluator who voted on this battle."""
+    """Who wrote which answer, only for the evaluator who voted on this battle, while they
+    may still use its campaign."""
     row = (
         Battle.objects.filter(owner.battle_q(), code=code)
         .values(
+            "campaign_id",
             "code",
             "vote__outcome",
             "campaign__reveal_after_vote",
@@ -129,6 +148,7 @@ def battle_reveal(*, code: str, owner: Owner) -> PublicReveal:
     )
     if row is None:
         raise NotFound
+    battle_access_check(campaign_id=row["campaign_id"], owner=owner)
     if row["vote__outcome"] is None:
         raise RevealRefused("vote first")
     if not row["campaign__reveal_after_vote"]:

@@ -8,6 +8,8 @@ rows are already in memory. Nothing else in `arena` restates these conditions.
 - **owner**: whose battle it is (a logged-in evaluator, or an anonymous session of an open
   campaign), and whose vote.
 - **campaign access**: an active campaign, open to everybody, or to its evaluators and staff.
+  Every battle action checks it again (a battle served before the evaluator was removed, or
+  before the campaign was closed or deactivated, is refused with `ACCESS_LOST`).
 - **servable answer**: finished, and under the *exclude* identity policy not flagged for
   self-identification unless an admin released it. Under *redact* a flagged answer is served
   on purpose: its shown text was redacted, which is what that policy means.
@@ -29,13 +31,23 @@ if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.db.models.sql.compiler import SQLCompiler
 
+from django.utils.translation import gettext as _
+
 from arena.models import Answer, Campaign
 
+# The parameters of the SQL forms are named after the owner (user, session, staff), so one
+# statement can merge those of several rules: the same name always means the same value.
 Params = dict[str, Any]
 
 
 class AccessDenied(Exception):
     """This evaluator may not use this campaign or battle. The message is safe to show."""
+
+
+def access_lost_message() -> str:
+    """What an evaluator reads when a battle of theirs is in a campaign they may no longer
+    use (removed from it, or the campaign closed or deactivated)."""
+    return _("This campaign is no longer open to you, so this battle cannot be used.")
 
 
 # Owner ----------------------------------------------------------------------------------------

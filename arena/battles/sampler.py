@@ -16,6 +16,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from arena.battles import store
+from arena.battles.read import battle_access_check
 from arena.battles.rules import Owner
 from arena.models import Battle, Campaign, Question
 
@@ -119,10 +120,12 @@ def battle_create(
 @transaction.atomic
 def battle_skip(*, code: str, owner: Owner) -> tuple[str, str] | None:
     """Skip the owner's served battle (its question counts as seen); returns the campaign's
-    slug and the battle's mode, or None when the owner has no such battle."""
+    slug and the battle's mode, or None when the owner has no such battle. AccessDenied when
+    the owner may no longer use its campaign."""
     battle = Battle.objects.filter(owner.battle_q(), code=code).select_related("campaign").first()
     if battle is None:
         return None
+    battle_access_check(campaign_id=battle.campaign_id, owner=owner)
     Battle.objects.filter(pk=battle.pk, state=Battle.State.SERVED).update(
         state=Battle.State.SKIPPED
     )

@@ -355,7 +355,7 @@ def battle_insert(values: Mapping[str, Any]) -> int:
 _LOCK_SQL = """
 SELECT b.id, b.state, b.mode, b.served_at, b.expires_at <= %(now)s, b.campaign_id,
        b.question_id, aa.contestant_id, ab.contestant_id, c.reveal_after_vote, ca.name, cb.name,
-       ({recent}) AS recent, ({complete}) AS complete
+       ({recent}) AS recent, ({complete}) AS complete, ({access}) AS allowed
 FROM arena_battle b
 JOIN arena_question q ON q.id = b.question_id
 JOIN arena_answer aa ON aa.id = b.answer_a_id
@@ -386,6 +386,7 @@ class VoteTarget:
     name_b: str
     recent_votes: int
     round_complete: bool
+    allowed: bool  # the owner may still use the battle's campaign (rules.campaign_access_*)
 
 
 def vote_target_lock(
@@ -394,11 +395,13 @@ def vote_target_lock(
     """Lock the owner's battle with this code (a database value); None if there is none."""
     where, params = owner.battle_sql("b")
     join, recent_where, recent_params = owner.vote_sql("rv", "rb")
+    access, access_params = rules.campaign_access_sql(owner, "c")
     statement = _LOCK_SQL.format(
         owner=where,
         recent=f"SELECT count(*) FROM arena_vote rv {join} "  # noqa: S608
         f"WHERE {recent_where} AND rv.created_at >= %(since)s",
         complete=rules.round_complete_sql(a="aa", b="ab", question="q"),
+        access=access,
         lock=lock_clause("b"),
     )
     row = fetch_one(
@@ -406,6 +409,7 @@ def vote_target_lock(
         {
             **params,
             **recent_params,
+            **access_params,
             "code": code,
             "now": db_value(Battle, "expires_at", now),
             "since": db_value(Vote, "created_at", since),
@@ -414,7 +418,7 @@ def vote_target_lock(
     if row is None:
         return None
     (battle_id, state, mode, served_at, expired, campaign_id, question_id) = row[:7]
-    contestant_a, contestant_b, reveals, name_a, name_b, recent, complete = row[7:]
+    contestant_a, contestant_b, reveals, name_a, name_b, recent, complete, allowed = row[7:]
     return VoteTarget(
         battle_id=battle_id,
         state=state,
@@ -430,6 +434,7 @@ def vote_target_lock(
         name_b=name_b,
         recent_votes=int(recent),
         round_complete=bool(complete),
+        allowed=bool(allowed),
     )
 
 
@@ -489,13 +494,14 @@ class BattleRow:
     campaign_name: str
     blind_timing: bool
     voted_outcome: str | None
+    allowed: bool  # the owner may still use the battle's campaign (rules.campaign_access_*)
 
 
 # Every page view and "next" reads a battle like this: one statement.
 _GET_SQL = """
 SELECT b.id, b.code, b.state, b.mode, b.expires_at, q.text, q.turns,
        aa.status, aa.shown_text, aa.followups, ab.status, ab.shown_text, ab.followups,
-       c.slug, c.name, c.blind_timing, v.outcome
+       c.slug, c.name, c.blind_timing, v.outcome, ({access}) AS allowed
 FROM arena_battle b
 JOIN arena_question q ON q.id = b.question_id
 JOIN arena_answer aa ON aa.id = b.answer_a_id
@@ -509,10 +515,14 @@ WHERE b.code = %(code)s AND {owner}
 def battle_row(*, code: Any, owner: rules.Owner) -> BattleRow | None:
     """The owner's battle with this code (a database value), or None."""
     where, params = owner.battle_sql("b")
-    row = fetch_one(_GET_SQL.format(owner=where), {**params, "code": code})
+    access, access_params = rules.campaign_access_sql(owner, "c")
+    row = fetch_one(
+        _GET_SQL.format(owner=where, access=access), {**params, **access_params, "code": code}
+    )
     if row is None:
         return None
-    (pk, code_, state, mode, expires_at, text, turns, *sides, slug, name, blind, outcome) = row
+    (pk, code_, state, mode, expires_at, text, turns, *sides) = row[:13]
+    slug, name, blind, outcome, allowed = row[13:]
     a_status, a_text, a_followups, b_status, b_text, b_followups = sides
     return BattleRow(
         pk=pk,
@@ -528,4 +538,5 @@ def battle_row(*, code: Any, owner: rules.Owner) -> BattleRow | None:
         campaign_name=name,
         blind_timing=bool(blind),
         voted_outcome=outcome,
+        allowed=bool(allowed),
     )

@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from arena import dispatch
 from arena.battles import store
-from arena.battles.rules import Owner
+from arena.battles.rules import Owner, access_lost_message
 from arena.battles.sampler import battle_expire
 from arena.models import Battle, Vote
 from arena.public import PublicReveal
@@ -85,6 +85,8 @@ def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote
     )
     if target is None:
         raise VoteRefused(_("There is no such battle for you."), code="not_found", status=404)
+    if not target.allowed:
+        raise VoteRefused(access_lost_message(), code="no_access", status=403)
     if target.recent_votes >= settings.ARENA_VOTES_PER_MINUTE:
         raise VoteRefused(
             _("Too many votes in the last minute; please slow down."),

@@ -15,7 +15,7 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,7 +23,9 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
+from arena import jsonbounds
 from arena.models import Answer, Battle, Question, QuestionSet
 
 Format = Literal["csv", "json", "jsonl"]
@@ -41,6 +43,7 @@ ALIASES = {
     "turns": "turns",
 }
 SHORT_FIELDS = {"id": 200, "category": 100, "language": 16}
+MAX_ERRORS = 200
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,38 @@ class RowError:
         return _("line %(line)d: %(message)s") % {"line": self.line, "message": self.message}
 
 
-class QuestionImportError(Exception):
-    """The file was refused; nothing was written. ``errors`` lists every problem found."""
+def more_errors_text(more: int) -> str:
+    """The line that stands for the errors left out of a capped list."""
+    return ngettext("… and %(n)s more error", "… and %(n)s more errors", more) % {"n": f"{more:,}"}
 
-    def __init__(self, errors: list[RowError]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors[:20]))
+
+class QuestionImportError(Exception):
+    """The file was refused; nothing was written. ``errors`` lists the first `MAX_ERRORS`
+    problems found, ``more`` counts the rest."""
+
+    def __init__(self, errors: Sequence[RowError], *, more: int = 0) -> None:
+        self.errors = list(errors[:MAX_ERRORS])
+        self.more = more + len(errors) - len(self.errors)
+        super().__init__("; ".join(str(e) for e in self.errors[:20]))
+
+
+class RowErrors:
+    """The errors of a file being checked: the first `MAX_ERRORS` kept, the rest only counted,
+    so a file of a million bad rows does not hold a million messages."""
+
+    def __init__(self, *, limit: int = MAX_ERRORS) -> None:
+        self.shown: list[RowError] = []
+        self.more = 0
+        self._limit = limit
+
+    def append(self, error: RowError) -> None:
+        if len(self.shown) < self._limit:
+            self.shown.append(error)
+        else:
+            self.more += 1
+
+    def __bool__(self) -> bool:
+        return bool(self.shown)
 
 
 @dataclass
@@ -92,18 +121,37 @@ def detect_format(filename: str) -> Format:
     )
 
 
+def _too_large(size: int | None) -> QuestionImportError:
+    limit = settings.ARENA_MAX_UPLOAD_BYTES
+    if size is None:
+        message = _("The file is over the limit of %(limit)d bytes.") % {"limit": limit}
+    else:
+        message = _("The file is %(size)d bytes, over the limit of %(limit)d bytes.") % {
+            "size": size,
+            "limit": limit,
+        }
+    return QuestionImportError([RowError(None, message)])
+
+
+def upload_read(chunks: Iterable[bytes], *, size: int | None = None) -> bytes:
+    """The bytes of an upload, read chunk by chunk: a file over ARENA_MAX_UPLOAD_BYTES is
+    refused (QuestionImportError) as soon as that is known, from its declared ``size`` or the
+    running count, and never read whole."""
+    if size is not None and size > settings.ARENA_MAX_UPLOAD_BYTES:
+        raise _too_large(size)
+    parts: list[bytes] = []
+    total = 0
+    for chunk in chunks:
+        total += len(chunk)
+        if total > settings.ARENA_MAX_UPLOAD_BYTES:
+            raise _too_large(None)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 def _decode(data: bytes) -> str:
-    max_bytes = settings.ARENA_MAX_UPLOAD_BYTES
-    if len(data) > max_bytes:
-        raise QuestionImportError(
-            [
-                RowError(
-                    None,
-                    _("The file is %(size)d bytes, over the limit of %(limit)d bytes.")
-                    % {"size": len(data), "limit": max_bytes},
-                )
-            ]
-        )
+    if len(data) > settings.ARENA_MAX_UPLOAD_BYTES:
+        raise _too_large(len(data))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -147,7 +195,7 @@ def _records_csv(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
 
 def _records_json(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        data = json.loads(text)
+        data = jsonbounds.loads(text)
     except json.JSONDecodeError as exc:
         raise QuestionImportError(
             [RowError(exc.lineno, _("Malformed JSON: %s") % exc.msg)]
@@ -168,14 +216,14 @@ def _records_jsonl(text: str) -> Iterator[tuple[int, dict[str, Any]]]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
+            item = jsonbounds.loads(line)
         except json.JSONDecodeError as exc:
             yield number, {"__error__": _("malformed JSON: %s") % exc.msg}
             continue
         yield number, item if isinstance(item, dict) else {"__error__": _("not a JSON object")}
 
 
-def _clean(line: int, record: dict[str, Any], errors: list[RowError]) -> _Row | None:
+def _clean(line: int, record: dict[str, Any], errors: RowErrors) -> _Row | None:
     if "__error__" in record:
         errors.append(RowError(line, str(record["__error__"])))
         return None
@@ -224,7 +272,7 @@ def _clean(line: int, record: dict[str, Any], errors: list[RowError]) -> _Row | 
     turns = values.get("turns", [])
     if isinstance(turns, str):
         try:
-            turns = json.loads(turns) if turns.strip() else []
+            turns = jsonbounds.loads(turns) if turns.strip() else []
         except json.JSONDecodeError:
             errors.append(RowError(line, _("turns must be a JSON list of strings")))
             return None
@@ -247,10 +295,10 @@ def _clean(line: int, record: dict[str, Any], errors: list[RowError]) -> _Row | 
 
 
 def parse_questions(data: bytes, *, fmt: Format) -> list[_Row]:
-    """Validate every row; raise QuestionImportError listing all problems, or return the rows."""
+    """Validate every row; raise QuestionImportError listing the problems, or return the rows."""
     text = _decode(data)
     records = {"csv": _records_csv, "json": _records_json, "jsonl": _records_jsonl}[fmt](text)
-    errors: list[RowError] = []
+    errors = RowErrors()
     rows: list[_Row] = []
     seen: dict[str, int] = {}
     for line, record in records:
@@ -279,7 +327,7 @@ def parse_questions(data: bytes, *, fmt: Format) -> list[_Row]:
             )
         )
     if errors:
-        raise QuestionImportError(errors)
+        raise QuestionImportError(errors.shown, more=errors.more)
     return rows
 
 
@@ -323,7 +371,7 @@ def question_set_import(
                     _("id %(id)r is already in the set %(set)r; import in update mode to change it")
                     % {"id": r.external_id, "set": question_set.name},
                 )
-                for r in clashes[:50]
+                for r in clashes
             ]
         )
     result = ImportResult(question_set=question_set)

@@ -190,6 +190,7 @@ def _socket_frames(user: User, code: str) -> str:
 def test_battle_socket_refuses_other_evaluators() -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner_user, other = factories.UserFactory(), factories.UserFactory()
+    campaign.evaluators.add(owner_user, other)  # both members: the battle is still not other's
     from arena.battles.sampler import battle_next
 
     battle = battle_next(campaign=campaign, owner=Owner(user=owner_user))

@@ -32,6 +32,7 @@ def test_next_battle_pairs_two_different_contestants_on_one_question(evaluator: 
 def test_open_battle_is_returned_again_until_voted(evaluator: User) -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     first = battle_next(campaign=campaign, owner=owner)
     assert first is not None
     assert battle_next(campaign=campaign, owner=owner) == first
@@ -46,6 +47,7 @@ def test_questions_are_not_repeated_for_one_evaluator_until_the_pool_is_empty(
 ) -> None:
     campaign, _c, questions = factories.campaign_with_answers(questions=5)
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     seen = []
     while (battle := battle_next(campaign=campaign, owner=owner)) is not None:
         seen.append(battle.question_id)
@@ -88,6 +90,7 @@ def test_only_done_unflagged_answers_of_current_config_are_served(evaluator: Use
     Answer.objects.filter(question=q_flagged, contestant=b).update(flagged=True)
     Answer.objects.filter(question=q_stale, contestant=a).update(config_hash="old")
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
     assert battle.question == q_ok
@@ -117,6 +120,7 @@ def test_inactive_or_single_contestants_give_no_battle(evaluator: User) -> None:
 def test_second_vote_is_refused_with_a_clear_message(evaluator: User) -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
     vote_cast(code=str(battle.code), owner=owner, outcome="a")
@@ -156,6 +160,7 @@ def test_a_malformed_battle_code_is_no_such_battle(evaluator: User) -> None:
 def test_vote_on_an_expired_battle_is_refused(evaluator: User) -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
     Battle.objects.filter(pk=battle.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
@@ -170,6 +175,7 @@ def test_vote_on_an_expired_battle_is_refused(evaluator: User) -> None:
 def test_vote_on_a_skipped_battle_is_refused(evaluator: User) -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
     assert battle_skip(code=str(battle.code), owner=owner) == (campaign.slug, "stored")
@@ -194,6 +200,7 @@ def test_bad_vote_input_is_refused(evaluator: User, outcome: str, reason: str, c
 def test_vote_records_time_to_vote_and_denormalised_contestants(evaluator: User) -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
     Battle.objects.filter(pk=battle.pk).update(served_at=timezone.now() - dt.timedelta(seconds=3))
@@ -213,6 +220,7 @@ def test_rate_limit_refuses_votes_beyond_the_limit(
     settings.ARENA_VOTES_PER_MINUTE = 2  # type: ignore[attr-defined]
     campaign, _c, _q = factories.campaign_with_answers(questions=4)
     owner = Owner(user=evaluator)
+    campaign.evaluators.add(evaluator)  # a member: every battle action checks it
     for _ in range(2):
         battle = battle_next(campaign=campaign, owner=owner)
         assert battle is not None
@@ -262,6 +270,7 @@ def test_two_simultaneous_submits_give_one_vote() -> None:
     campaign, _c, _q = factories.campaign_with_answers()
     user = factories.UserFactory()
     owner = Owner(user=user)
+    campaign.evaluators.add(user)  # a member: every battle action checks it
     battle = battle_next(campaign=campaign, owner=owner)
     assert battle is not None
     barrier = threading.Barrier(2)
@@ -334,7 +343,9 @@ def _synchronous_commit() -> str:
 @pytest.mark.django_db(transaction=True)
 def test_serving_a_battle_commits_asynchronously_but_votes_do_not() -> None:
     campaign, _c, _q = factories.campaign_with_answers()
-    owner = Owner(user=factories.UserFactory())
+    user = factories.UserFactory()
+    campaign.evaluators.add(user)  # a member: every battle action checks it
+    owner = Owner(user=user)
     with transaction.atomic():
         battle = battle_next(campaign=campaign, owner=owner)
         assert _synchronous_commit() == "off"

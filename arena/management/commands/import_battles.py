@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from arena.battles.io import BattleImportError, battles_import
 from arena.models import Campaign
+from arena.questions.imports import more_errors_text
 
 
 class Command(BaseCommand):
@@ -44,6 +45,8 @@ class Command(BaseCommand):
         except BattleImportError as exc:
             for error in exc.errors:
                 self.stderr.write(f"{name}: {error}")
+            if exc.more:
+                self.stderr.write(f"{name}: {more_errors_text(exc.more)}")
             if any("unknown model" in error.message for error in exc.errors):
                 self.stderr.write("(--create-contestants registers unknown models)")
             raise CommandError(f"{name} was refused; nothing was imported") from None

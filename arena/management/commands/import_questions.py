@@ -3,9 +3,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from arena.questions.imports import QuestionImportError, question_set_import
+from arena.questions.imports import (
+    QuestionImportError,
+    more_errors_text,
+    question_set_import,
+    upload_read,
+)
 
 
 class Command(BaseCommand):
@@ -24,12 +30,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        try:
             result = question_set_import(
-                data=data,
+                data=self._read(path),
                 filename=path.name,
                 set_name=options["set_name"],
                 mode="update" if options["update"] else "refuse",
@@ -38,6 +40,8 @@ class Command(BaseCommand):
         except QuestionImportError as exc:
             for error in exc.errors:
                 self.stderr.write(f"{path}: {error}")
+            if exc.more:
+                self.stderr.write(f"{path}: {more_errors_text(exc.more)}")
             raise CommandError(f"{path} was refused; nothing was imported") from None
         self.stdout.write(
             self.style.SUCCESS(
@@ -45,3 +49,12 @@ class Command(BaseCommand):
                 f"{result.unchanged} unchanged"
             )
         )
+
+    @staticmethod
+    def _read(path: Path) -> bytes:
+        """The file, read up to the upload limit (QuestionImportError past it)."""
+        try:
+            with path.open("rb") as file:
+                return upload_read(File(file).chunks(), size=path.stat().st_size)
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
