@@ -16,6 +16,15 @@ Rules, applied to prose (text outside code) and repeated until nothing changes:
 1. Line endings become LF; prose becomes Unicode NFC (kinds ``line_endings``, ``unicode_nfc``).
 2. An echoed prompt (text that opens with a user/system turn) is dropped up to the first
    assistant-turn marker (``prompt_echo``); without such a marker nothing is dropped.
+2a. Reasoning traces go (``reasoning_trace``; the raw text keeps them): ``<think>…</think>``
+   anywhere in prose; a leading trace closed by ``</think>`` alone (its opener was in the
+   prompt: everything up to the first ``</think>``); an unclosed ``<think>`` at the start
+   (the whole answer is a trace, so nothing is shown; an unclosed one mid-answer stays, it
+   may be prose). gpt-oss harmony keeps only the ``final`` channel's messages: ``analysis``
+   and ``commentary`` messages go whole (the change names the ``channel``), headers and
+   ``<|end|>``/``<|return|>``/``<|call|>`` go as special tokens, a ``user`` message is an
+   echoed prompt or a hallucinated turn; headers without their first special tokens
+   (``analysis<|message|>``, ``<|channel|>final<|message|>``) count too.
 3. A hallucinated next turn is cut from its marker to the end (``hallucinated_turn``): a
    user/system turn marker (``<|im_start|>user``, ``<|start_header_id|>user<|end_header_id|>``,
    ``<start_of_turn>user``, ``<|user|>``, ``[INST]``, ``USER:``, ``### Instruction:`` ...) that
@@ -44,7 +53,13 @@ Rules, applied to prose (text outside code) and repeated until nothing changes:
    모델입니다") is not one. ``redact`` replaces the span with a neutral phrase ("an AI
    assistant", "AI 어시스턴트", "[redacted]", or drops a "made by X" clause); ``exclude`` keeps
    the text and sets ``flagged``. Both list the mentions. Quoted speech ('"I am Claude," said
-   the baker') is a character, not the model, and is left alone.
+   the baker') is a character, not the model, and is left alone. Matching runs on a normalised
+   view (NFKC, TR39 confusables, format characters and Markdown markers dropped) mapped back to
+   the original, so "Ｃｌａｕｄｅ", "Cl<zero-width space>aude", "**Claude**" and "GPT‑4" are
+   caught and removed whole; third-person forms ("Claude here", "Anthropic trained me",
+   "Name: X" with "Creator: Y") and French, Spanish, German, Japanese and Chinese count too.
+   Identity in code is listed (``code`` true, ``redacted`` false) and flags the answer under
+   either policy; code is never edited.
 
 Length bound: for NFC input (nearly all model output) the shown text is never longer than the
 input, plus at most ``MAX_REDACTION_GROWTH`` characters per ``identity`` change.
@@ -61,7 +76,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
 
-from models_backend.identity_terms import COMMON_WORD_TERMS, KNOWN_IDENTITY_TERMS
+from confusable_homoglyphs.confusables import confusables_data  # type: ignore[import-untyped]
+
+from models_backend.identity_terms import (
+    COMMON_WORD_TERMS,
+    KNOWN_IDENTITY_TERMS,
+    NATURE_WORD_TERMS,
+    PERSONAL_NAME_TERMS,
+)
 
 __all__ = [
     "KNOWN_IDENTITY_TERMS",
@@ -69,6 +91,7 @@ __all__ = [
     "MAX_REDACTION_GROWTH",
     "StripResult",
     "safe_prefix",
+    "start_pending",
     "strip_answer",
 ]
 
@@ -91,8 +114,9 @@ class StripResult:
     """The text safe to show, the audit report, and whether an exclude policy flagged it.
 
     ``report``: ``{"version", "policy", "flagged", "changes": [{"kind", "text", "where", ...}],
-    "identity_mentions": [{"terms", "text", "lang", "redacted"}]}``; ``where`` is "start",
-    "end", "inline" or "all"; identity changes add ``replacement``.
+    "identity_mentions": [{"terms", "text", "lang", "redacted", "code"}]}``; ``where`` is
+    "start", "end", "inline" or "all"; identity changes add ``replacement``. Under ``redact``,
+    ``flagged`` is set only by identity that could not be redacted (in code).
     """
 
     shown: str
@@ -180,7 +204,53 @@ KNOWN_SPECIAL_TOKENS: Final[dict[str, tuple[str, ...]]] = {
     "exaone": ("[BOS]", "[|system|]", "[|user|]", "[|assistant|]", "[|endofturn|]"),
     "solar": ("<s>", "</s>", "### System:", "### User:", "### Assistant:"),
     "openchat": ("<|end_of_turn|>", "GPT4 Correct User:", "GPT4 Correct Assistant:"),
+    # gpt-oss "harmony": only the final channel's message is an answer (rule 2a).
+    "gpt_oss": (
+        "<|start|>",
+        "<|channel|>",
+        "<|message|>",
+        "<|end|>",
+        "<|return|>",
+        "<|call|>",
+        "<|constrain|>",
+        "<|endoftext|>",
+    ),
+    "llama4": (
+        "<|begin_of_text|>",
+        "<|end_of_text|>",
+        "<|header_start|>",
+        "<|header_end|>",
+        "<|eot|>",
+        "<|eom|>",
+        "<|python_start|>",
+        "<|python_end|>",
+        "<|finetune_right_pad|>",
+        "<|image_start|>",
+        "<|image_end|>",
+        "<|image|>",
+        "<|patch|>",
+    ),
+    "granite": (
+        "<|start_of_role|>",
+        "<|end_of_role|>",
+        "<|end_of_text|>",
+        "<|tool_call|>",
+    ),
+    "phi4": ("<|im_start|>", "<|im_sep|>", "<|im_end|>", "<|endoftext|>"),
+    "gemma3": (
+        "<bos>",
+        "<eos>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<start_of_image>",
+        "<end_of_image>",
+        "<image_soft_token>",
+        "<pad>",
+    ),
 }
+# Reasoning-trace tags: not special tokens (an unclosed one mid-answer is kept, rule 2a).
+THINK_OPEN: Final = "<think>"
+THINK_CLOSE: Final = "</think>"
 
 
 def _by_length(items: Iterable[str]) -> tuple[str, ...]:
@@ -223,6 +293,10 @@ _END_TOKENS: Final = frozenset(
         "<|END_RESPONSE|>",
         "[|endofturn|]",
         "<|end_of_turn|>",
+        "<|return|>",
+        "<|call|>",
+        "<|eot|>",
+        "<|eom|>",
     }
 )
 # Tokens that may sit between an end-of-turn token and the next turn's role marker.
@@ -254,6 +328,7 @@ _USER_ROLE_TOKENS: Final = frozenset(
         "[SYSTEM_PROMPT]",
     }
 )
+_ANYWHERE_USER_TOKENS: Final = frozenset({"<｜User｜>"})
 # fmt: off
 _HTML_TAG_NAMES: Final = frozenset({
     "a", "b", "big", "br", "code", "del", "div", "em", "hr", "i", "ins", "kbd", "li", "mark",
@@ -265,15 +340,26 @@ _HTML_TOKEN_RE: Final = re.compile(r"<(/?)([a-z][a-z0-9]*)>")
 
 _USER_ROLES: Final = "user|system|tool|function|ipython|developer|human"
 # Header sequences whose role name sits between or after special tokens; the role word goes too.
+# A header cut off at the end of the text (a stream mid-header) goes whole, so that its partial
+# role word is never shown and then taken back.
+_PARTIAL_ROLE: Final = r"[^\S\n]*[a-z]{1,12}\Z"
+_PARTIAL_HEADER: Final = r"[^<>\n]{0,40}(?:<[|\w]{0,16})?\Z"
 _HEADER_SOURCES: Final = (
-    r"<\|start_header_id\|>[^<>\n]{0,40}?<\|end_header_id\|>",
-    rf"<\|im_start\|>(?:[^\S\n]*(?:assistant|model|{_USER_ROLES})(?!\w))?",
-    r"<start_of_turn>(?:[^\S\n]*(?:model|assistant|user|system)(?!\w))?",
+    rf"<\|start_header_id\|>(?:[^<>\n]{{0,40}}?<\|end_header_id\|>|{_PARTIAL_HEADER})",
+    rf"<\|header_start\|>(?:[^<>\n]{{0,40}}?<\|header_end\|>|{_PARTIAL_HEADER})",
+    rf"<\|start_of_role\|>(?:[^<>\n]{{0,40}}?<\|end_of_role\|>|{_PARTIAL_HEADER})",
+    rf"<\|im_start\|>(?:[^\S\n]*(?:assistant|model|{_USER_ROLES})(?!\w)|{_PARTIAL_ROLE})?",
+    rf"<start_of_turn>(?:[^\S\n]*(?:model|assistant|user|system)(?!\w)|{_PARTIAL_ROLE})?",
+    rf"<\|start\|>(?:[^\S\n]*(?:assistant|{_USER_ROLES})(?!\w)|{_PARTIAL_ROLE})?",
+    rf"<\|channel\|>(?:[^\S\n]*(?:final|analysis|commentary)(?!\w)|{_PARTIAL_ROLE})?",
     r"<\|reserved_special_token_\d+\|>",
 )
 _USER_HEADER_SOURCE: Final = (
     rf"<\|start_header_id\|>[^\S\n]*(?:{_USER_ROLES})[^\S\n]*<\|end_header_id\|>"
+    rf"|<\|header_start\|>[^\S\n]*(?:{_USER_ROLES})[^\S\n]*<\|header_end\|>"
+    rf"|<\|start_of_role\|>[^\S\n]*(?:{_USER_ROLES})[^\S\n]*<\|end_of_role\|>"
     rf"|<\|im_start\|>[^\S\n]*(?:{_USER_ROLES})(?!\w)"
+    rf"|<\|start\|>[^\S\n]*(?:{_USER_ROLES})(?!\w)"
     r"|<start_of_turn>[^\S\n]*(?:user|system)(?!\w)"
 )
 
@@ -303,6 +389,9 @@ _ECHO_START_RE: Final = re.compile(
 )
 _ASSISTANT_MARKER_RE: Final = re.compile(
     rf"<\|start_header_id\|>[^\S\n]*assistant[^\S\n]*<\|end_header_id\|>"
+    rf"|<\|header_start\|>[^\S\n]*assistant[^\S\n]*<\|header_end\|>"
+    rf"|<\|start_of_role\|>[^\S\n]*assistant[^\S\n]*<\|end_of_role\|>"
+    rf"|<\|start\|>[^\S\n]*assistant(?!\w)"
     rf"|<\|im_start\|>[^\S\n]*assistant(?!\w)|<start_of_turn>[^\S\n]*model(?!\w)"
     rf"|{_alt(_ASSISTANT_ROLE_TOKENS)}|(?:{_ASSISTANT_LABEL_SOURCE})"
 )
@@ -358,6 +447,8 @@ def _compile(extra_tokens: tuple[str, ...], stops: tuple[str, ...]) -> _Compiled
         rf"|^[^\S\n]*(?P<m2>{user_mark})"
         rf"|(?P<m3>{_USER_HEADER_SOURCE})"
         rf"|(?<={_GLUED_PUNCT})(?P<m4>user)(?=\n)"
+        # Full-width DeepSeek tokens never occur in prose: a user turn wherever it starts.
+        rf"|(?P<m5>{_alt(_ANYWHERE_USER_TOKENS)})"
     )
     return _Compiled(
         token=re.compile(tok),
@@ -534,7 +625,7 @@ def _cut_hallucinated_turn(segs: list[_Seg], ctx: _Compiled, changes: list[Chang
             prefix += seg.text
             continue
         for m in ctx.cut.finditer(seg.text):
-            group = next(g for g in ("m1", "m2", "m3", "m4") if m[g] is not None)
+            group = next(g for g in ("m1", "m2", "m3", "m4", "m5") if m[g] is not None)
             start = m.start(group)
             before = prefix + seg.text[: m.start()]
             if not before.strip():
@@ -745,9 +836,210 @@ def _remove_glued_roles(segs: list[_Seg], changes: list[Change]) -> None:
         seg.text = _GLUED_ASSISTANT_RE.sub("", seg.text)
 
 
+# ---------------------------------------------------------------------------------------------
+# Reasoning traces (rule 2a): removed from what is shown; the raw text keeps them.
+
+_THINK_RE: Final = re.compile(rf"{re.escape(THINK_OPEN)}|{re.escape(THINK_CLOSE)}")
+_HARMONY_TOKEN_RE: Final = re.compile(r"<\|(?:start|channel|message|end|return|call)\|>")
+_HARMONY_TERMINATORS: Final = frozenset({"<|end|>", "<|return|>", "<|call|>"})
+_HARMONY_OPENERS: Final = frozenset({"<|start|>", "<|channel|>"})
+_HARMONY_USER_ROLES: Final = frozenset({"user", "system", "developer"})
+# A message header: "<|start|>assistant<|channel|>analysis<|message|>", or what vLLM returns
+# without its first special tokens ("analysis<|message|>", "<|channel|>final<|message|>").
+_HARMONY_HEADER_RE: Final = re.compile(
+    r"\s*(?:<\|start\|>[^\S\n]*(?P<role>[^\s<>]{1,60})?|(?P<bare>[a-z][\w.-]{0,40}))?"
+    r"(?:[^\S\n]+to=[^\s<>]{1,80})?[^\S\n]*"
+    r"(?:<\|channel\|>[^\S\n]*(?P<channel>[A-Za-z]\w{0,30})?[^<>\n]{0,80}?)?"
+    r"(?:<\|constrain\|>[^<>\n]{0,40}?)?"
+    r"<\|message\|>"
+)
+# A header the text ends in (a stream stopped mid-header).
+_HARMONY_PARTIAL_RE: Final = re.compile(
+    r"\s*(?:<\|start\|>[^<>\n]{0,60}|[a-z][\w.-]{0,40})?(?:<\|channel\|>[^<>\n]{0,80})?"
+    r"(?:<\|constrain\|>[^<>\n]{0,40})?(?:<[|\w]{0,16})?\Z"
+)
+# The channel word of a bare header glued before "<|message|>" in mid-text.
+_HARMONY_BARE_TAIL_RE: Final = re.compile(r"(?:(?<![^\s>])[a-z][\w.-]{0,40})?[^\S\n]*\Z")
+
+_Removal = tuple[int, int, str, dict[str, object]]
+
+
+@dataclass(frozen=True)
+class _Msg:
+    start: int  # header start
+    body: int  # content start
+    stop: int  # content end
+    end: int  # after the terminator
+    role: str
+    channel: str
+    partial: bool = False
+
+
+def _ranges(segs: list[_Seg]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    prose: list[tuple[int, int]] = []
+    code: list[tuple[int, int]] = []
+    pos = 0
+    for seg in segs:
+        (code if seg.code else prose).append((pos, pos + len(seg.text)))
+        pos += len(seg.text)
+    return prose, code
+
+
+def _crosses(start: int, end: int, code: list[tuple[int, int]]) -> bool:
+    return any(a < end and start < b for a, b in code)
+
+
+def _prose_tokens(
+    text: str, pattern: re.Pattern[str], prose: list[tuple[int, int]]
+) -> list[tuple[int, int, str]]:
+    return [(m.start(), m.end(), m.group()) for a, b in prose for m in pattern.finditer(text, a, b)]
+
+
+def _harmony_messages(
+    text: str, tokens: list[tuple[int, int, str]], code: list[tuple[int, int]]
+) -> list[_Msg]:
+    """Split harmony output into messages; text outside any header is a message of no role."""
+    msgs: list[_Msg] = []
+    pos, n = 0, len(text)
+    message_at = {s for s, _, t in tokens if t == "<|message|>"}
+    while pos < n:
+        header = _HARMONY_HEADER_RE.match(text, pos)
+        if header and (
+            header.end() - len("<|message|>") not in message_at or _crosses(pos, header.end(), code)
+        ):
+            header = None
+        if header is None:
+            partial = _HARMONY_PARTIAL_RE.match(text, pos)
+            if partial and partial.group().strip() and not _crosses(pos, n, code):
+                msgs.append(_Msg(pos, n, n, n, "", "", partial=True))
+                return msgs
+        body = header.end() if header else pos
+        nxt = next((tok for tok in tokens if tok[0] >= body and (tok[0] > pos or header)), None)
+        if nxt is None:
+            stop = end = n
+        elif nxt[2] in _HARMONY_TERMINATORS:
+            stop, end = nxt[0], nxt[1]
+        elif nxt[2] in _HARMONY_OPENERS:
+            stop = end = nxt[0]
+        else:  # "<|message|>" of a bare header: "…<|end|>final<|message|>"
+            tail = _HARMONY_BARE_TAIL_RE.search(text, body, nxt[0])
+            stop = end = tail.start() if tail else nxt[0]
+            if end <= pos:
+                stop = end = nxt[1]
+        role, channel = "", ""
+        if header:
+            role = header["role"] or ""
+            channel = header["channel"] or ""
+            if header["bare"]:
+                role, channel = ("", header["bare"]) if not channel else (header["bare"], channel)
+        msgs.append(_Msg(pos, body, stop, end, role, channel))
+        pos = max(end, pos + 1)
+    return msgs
+
+
+def _harmony_spans(text: str, segs: list[_Seg]) -> list[_Removal]:
+    """Keep only the final channel's messages (and text outside any header)."""
+    if "<|message|>" not in text and "<|channel|>" not in text:
+        return []
+    prose, code = _ranges(segs)
+    tokens = _prose_tokens(text, _HARMONY_TOKEN_RE, prose)
+    if not any(t in ("<|message|>", "<|channel|>") for _, _, t in tokens):
+        return []
+    spans: list[_Removal] = []
+    kept = False
+    for m in _harmony_messages(text, tokens, code):
+        if m.partial:
+            spans.append((m.start, m.end, "special_token", {}))
+        elif m.role in _HARMONY_USER_ROLES:
+            if kept:
+                spans.append((m.start, len(text), "hallucinated_turn", {}))
+                break
+            spans.append((m.start, m.end, "prompt_echo", {}))
+        elif m.channel == "final" or (not m.channel and m.role in ("", "assistant")):
+            spans.append((m.start, m.body, "special_token", {}))
+            spans.append((m.stop, m.end, "special_token", {}))
+            kept = kept or bool(text[m.body : m.stop].strip())
+        else:
+            channel = m.channel or m.role
+            spans.append((m.start, m.end, "reasoning_trace", {"channel": channel}))
+    return spans
+
+
+def _think_spans(text: str, segs: list[_Seg], ctx: _Compiled) -> list[_Removal]:
+    """``<think>…</think>`` outside code; a leading trace closed by ``</think>`` alone; an
+    unclosed ``<think>`` at the start (the whole answer is a trace). Stray closers go."""
+    if "think>" not in text:
+        return []
+    prose, code = _ranges(segs)
+    tokens = _prose_tokens(text, _THINK_RE, prose)
+    spans: list[_Removal] = []
+    i = 0
+    if tokens and tokens[0][2] == THINK_CLOSE:
+        spans.append((0, tokens[0][1], "reasoning_trace", {}))
+        i = 1
+    while i < len(tokens):
+        start, end, tag = tokens[i]
+        if tag == THINK_CLOSE:
+            spans.append((start, end, "special_token", {}))
+            i += 1
+            continue
+        close = next((j for j in range(i + 1, len(tokens)) if tokens[j][2] == THINK_CLOSE), None)
+        if close is None:
+            at_start = not _crosses(0, start, code) and ctx.lead_junk.fullmatch(text, 0, start)
+            if not spans and at_start:
+                spans.append((start, len(text), "reasoning_trace", {}))
+            # An opener in mid-answer that never closes is kept: it may be prose.
+            break
+        spans.append((start, tokens[close][1], "reasoning_trace", {}))
+        i = close + 1
+    return spans
+
+
+def _apply_spans(text: str, spans: list[_Removal], changes: list[Change]) -> str:
+    out: list[str] = []
+    pos = 0
+    left = ""
+    for start, end, kind, extra in spans:
+        if end <= start or start < pos:
+            continue
+        out.append(text[pos:start])
+        left = text[start - 1] if start > 0 and text[pos:start] else left
+        if left in (" ", "\t"):
+            while text[end : end + 1] in (" ", "\t"):
+                end += 1
+        removed = text[start:end]
+        separator = _separator(left, text[end : end + 1], removed, [])
+        where = (
+            "start" if not "".join(out).strip() else "end" if not text[end:].strip() else "inline"
+        )
+        changes.append({"kind": kind, "text": removed, "where": where, **extra})
+        out.append(separator)
+        left = separator or left
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _remove_reasoning(segs: list[_Seg], ctx: _Compiled, changes: list[Change]) -> str | None:
+    """Remove reasoning traces and gpt-oss non-final channels; None when there are none."""
+    text = _join(segs)
+    new = text
+    spans = _harmony_spans(new, segs)
+    if spans:
+        new = _apply_spans(new, spans, changes)
+        segs = _segment(new, ctx)
+    spans = _think_spans(new, segs, ctx)
+    if spans:
+        new = _apply_spans(new, spans, changes)
+    return None if new == text else new
+
+
 def _template_pass(text: str, ctx: _Compiled, changes: list[Change]) -> str:
     segs = _segment(text, ctx)
     _normalise_prose(segs, changes)
+    reasoned = _remove_reasoning(segs, ctx, changes)
+    if reasoned is not None:
+        segs = _segment(reasoned, ctx)
     _cut_prompt_echo(segs, changes)
     _cut_hallucinated_turn(segs, ctx, changes)
     _remove_tokens(segs, ctx, changes)
@@ -801,7 +1093,8 @@ _VARIANT: Final = (
     r"|[^\S\n]?\+"
     r"|[^\S\n]+(?:sonnet|opus|haiku|instruct|chat|pro|flash|ultra|nano|mini|turbo|plus|large"
     r"|small|medium|coder|vision|omni|max|lite|preview|thinking|reasoner|nemo|cloud|ai|team"
-    r"|research|labs?|inc\.?|corp(?:oration)?\.?|platforms|deepmind)(?![A-Za-z0-9]))*+"
+    r"|research|labs?|inc\.?|corp(?:oration)?\.?|platforms|deepmind|instant|advanced|guard"
+    r"|experimental|exp|scout|maverick|behemoth)(?![A-Za-z0-9]))*+"
 )
 _DESC_WORDS: Final = (
     "a|an|the|this|ai|a\\.i\\.|artificial|intelligence|large|small|big|language|llm|llms|model"
@@ -843,6 +1136,10 @@ _SEP: Final = r"(?:[^\S\n]*[,(\u2013\u2014\"“”‘][^\S\n]*|[^\S\n]+)"
 _CHAIN_SEPARATORS: Final = ' \t,(\u2013\u2014"“”‘'
 _EN_SENTENCE_END_RE: Final = re.compile(r"[.!?](?=\s|\Z)|\n")
 _AFTER_AS_RE: Final = re.compile(r"[^\S\n]*,[^\S\n]*(?:I|my|me)\b")
+_MODIFIED_NOUN_RE: Final = re.compile(
+    r"[^\S\n]+(?!(?:and|or|but|so|nor|yet|that|who|which|here|to|for|with|in|on|at|now|today"
+    r"|speaking|again|too|as|if|because|since|not|only|from|by)\b)[a-z]"
+)
 
 _KO_SELF_RE: Final = re.compile(
     rf"(?<![{_HANGUL}A-Za-z0-9])(?:저는|저도|제가|나는|내가|저[^\S\n]*역시|저[^\S\n]*또한"
@@ -918,14 +1215,157 @@ def _latin_term_source(term: str) -> str:
     return source
 
 
+_NOUN_ARTICLE_RE: Final = re.compile(r"\b(?:an?|the)[^\S\n]+\Z", re.IGNORECASE)
+_NATURE_WORDS: Final = frozenset(t.casefold() for t in NATURE_WORD_TERMS)
+_PERSON_WORDS: Final = frozenset(t.casefold() for t in PERSONAL_NAME_TERMS)
+_TERM_FIRST_WORDS: Final = frozenset(
+    w.group().casefold() for t in KNOWN_IDENTITY_TERMS if (w := _FIRST_WORD_RE.match(t))
+)
+_NEXT_NAME_RE: Final = re.compile(r"[^\S\n]+([A-Z][^\W\d_]+)")
+
+
 def _is_common_noun_use(text: str, term: re.Match[str]) -> bool:
-    """ "I am a Gemini" (zodiac), "I am a Falcon" (a poem): an article makes it a noun."""
+    """Whether a term names something else: "I am a Gemini" (zodiac), "I am a Falcon" (a poem),
+    "the Mistral" (the wind), "Claude Monet" (a person)."""
     first = _FIRST_WORD_RE.match(term.group())
-    return (
-        first is not None
-        and first.group().casefold() in _COMMON_WORDS
-        and _INDEFINITE_ARTICLE_RE.search(text, max(0, term.start() - 4), term.start()) is not None
-    )
+    if first is None:
+        return False
+    word = first.group().casefold()
+    before = text[max(0, term.start() - 5) : term.start()]
+    if word in _NATURE_WORDS and _NOUN_ARTICLE_RE.search(before):
+        return True
+    if word in _COMMON_WORDS and _INDEFINITE_ARTICLE_RE.search(before):
+        return True
+    if word in _PERSON_WORDS and term.group().casefold() == word:
+        surname = _NEXT_NAME_RE.match(text, term.end())
+        return surname is not None and surname[1].casefold() not in _TERM_FIRST_WORDS
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# The normalised view that self-identification is matched on: NFKC, TR39 confusables folded to
+# ASCII (Cyrillic "а" -> "a"), dashes to "-", format characters (Cf: zero-width space, joiners,
+# soft hyphen) and Markdown emphasis / inline-code markers dropped. Each view character keeps
+# the index of the original character it came from, so a span found in the view is removed
+# from the original text whole ("GPT‑4" with its non-breaking hyphen).
+
+# Scripts whose letters are never folded: CJK and Hangul text carry their own rules, and their
+# confusables (一 -> "-", ロ -> "O") would only make noise.
+_FOLD_KEEP: Final = ("HANGUL", "CJK", "HIRAGANA", "KATAKANA", "IDEOGRAPHIC", "BOPOMOFO")
+
+
+def _confusable_table() -> dict[str, str]:
+    table: dict[str, str] = {}
+    data: dict[str, list[dict[str, str]]] = confusables_data
+    for char, glyphs in data.items():
+        if len(char) != 1 or char.isascii() or unicodedata.name(char, "").startswith(_FOLD_KEEP):
+            continue
+        targets = [g["c"] for g in glyphs if len(g["c"]) == 1 and g["c"].isascii()]
+        letters = [c for c in targets if c.isalpha()] or [c for c in targets if c.isdigit()]
+        if letters:
+            table[char] = letters[0]
+    return table
+
+
+_CONFUSABLE: Final = _confusable_table()
+_VIEW_DROPPED: Final = frozenset("*`")
+_VIEW_FAST_RE: Final = re.compile(r"[*`_~]")
+_EMPHASIS: Final = "*_~"
+
+
+@lru_cache(maxsize=8192)
+def _fold(char: str) -> str:
+    if char.isascii():
+        return "" if char in _VIEW_DROPPED else char
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKC", char):
+        category = unicodedata.category(c)
+        if c.isascii():
+            if c not in _VIEW_DROPPED:
+                out.append(c)
+        elif category == "Cf":
+            continue
+        elif category == "Pd":
+            out.append("-")
+        else:
+            out.append(_CONFUSABLE.get(c, c))
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class _View:
+    text: str
+    index: tuple[int, ...] | None  # original index of each view character; None: identical
+    dropped: frozenset[int]  # original indices that have no view character
+    size: int
+
+    def original(self, start: int, end: int) -> tuple[int, int]:
+        if self.index is None:
+            return start, end
+        if start >= len(self.index):
+            return self.size, self.size
+        if end <= start:
+            return self.index[start], self.index[start]
+        return self.index[start], self.index[end - 1] + 1
+
+
+def _view(text: str) -> _View:
+    if text.isascii() and not _VIEW_FAST_RE.search(text):
+        return _View(text, None, frozenset(), len(text))
+    chars: list[str] = []
+    index: list[int] = []
+    dropped: set[int] = set()
+    last = len(text) - 1
+    for i, c in enumerate(text):
+        if c == "_":
+            # Intraword "_" is part of a name (snake_case); elsewhere it is emphasis.
+            intraword = 0 < i < last and text[i - 1].isalnum() and text[i + 1].isalnum()
+            folded = c if intraword else ""
+        elif c == "~":
+            strike = (i > 0 and text[i - 1] == "~") or (i < last and text[i + 1] == "~")
+            folded = "" if strike else c
+        else:
+            folded = _fold(c)
+        if not folded:
+            dropped.add(i)
+            continue
+        chars.append(folded)
+        index.extend([i] * len(folded))
+    return _View("".join(chars), tuple(index), frozenset(dropped), len(text))
+
+
+def _marker_runs(text: str, dropped: frozenset[int], start: int, end: int) -> Counter[str]:
+    runs: Counter[str] = Counter()
+    for i in range(start, end):
+        if (
+            i in dropped
+            and text[i] in _EMPHASIS
+            and not (i > start and i - 1 in dropped and text[i - 1] == text[i])
+        ):
+            runs[text[i]] += 1
+    return runs
+
+
+def _widen(text: str, view: _View, start: int, end: int) -> tuple[int, int, str]:
+    """Bounds of a redaction that leave Markdown emphasis balanced, plus markers to keep.
+
+    "I'm **Claude**, an AI made by X" loses "**Claude**, ..." whole; when no widening over the
+    dropped markers next to the span balances them, the span's own markers follow the
+    replacement ("**I am Claude**, made by X" -> "**I am an AI assistant**").
+    """
+    if not view.dropped:
+        return start, end, ""
+    back = start
+    while back > 0 and back - 1 in view.dropped and text[back - 1] in _EMPHASIS:
+        back -= 1
+    forward = end
+    while forward < len(text) and forward in view.dropped and text[forward] in _EMPHASIS:
+        forward += 1
+    for s, e in ((start, end), (back, forward), (back, end), (start, forward)):
+        if all(n % 2 == 0 for n in _marker_runs(text, view.dropped, s, e).values()):
+            return s, e, ""
+    kept = "".join(text[i] for i in range(start, end) if i in view.dropped and text[i] in _EMPHASIS)
+    return start, end, kept
 
 
 @dataclass(frozen=True)
@@ -933,26 +1373,290 @@ class _IdentityPatterns:
     term: re.Pattern[str]
     english: re.Pattern[str]
     ko_start: re.Pattern[str]
+    chain: re.Pattern[str]
+    direct: tuple[_Direct, ...]
+    field: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class _Direct:
+    """A pattern "<before><term><after>", tried only where a term was found (a scan for the
+    term at every position, and a compile of the term list per pattern, are the slow part)."""
+
+    lang: str
+    needs_self: bool
+    before: re.Pattern[str] | None  # must end right where the term starts
+    after: re.Pattern[str]  # must match right where the term ends
+
+
+def _direct_pattern(lang: str, needs_self: bool, source: str, flags: int) -> _Direct:
+    before, _, after = source.partition("(?P<t>{T})")
+    return _Direct(
+        lang,
+        needs_self,
+        re.compile(f"(?:{before})\\Z", flags) if before else None,
+        re.compile(after, flags),
+    )
+
+
+_MAX_CUE: Final = 80  # characters searched before a term for the cue of a direct pattern
+_LATIN_LETTER: Final = "A-Za-z0-9\u00c0-\u024f\u0370-\u03ff\u0400-\u04ff"
+_KANA: Final = "\u30a0-\u30ff"
+_CJK_RE: Final = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uf900-\ufaff]")
+# A sentence start, optionally after a greeting ("Hi! Claude here.", "Hello, this is ...").
+_S: Final = r"(?:^|(?<=[.!?。！？:])|(?<=[.!?。！？:][^\S\n]))[^\S\n]*"
+_GREET: Final = (
+    r"(?:(?:hi|hello|hey|greetings|bonjour|salut|hola|hallo)(?:[^\S\n]+there)?[^\S\n]*[!,.]*"
+    r"[^\S\n]*)?"
+)
+_INTL_SEP: Final = (
+    r"(?:(?:[^\S\n]*(?:\.\.\.|…|[,(\u2013\u2014\"“”‘'’]))+[^\S\n]*|[^\S\n]+|(?<=['’]))"
+)
+# Self-description vocabularies: a chain after the cue may hold only these words and terms,
+# so "je suis fan de Claude", "soy usuario de ChatGPT", "ich bin ein Fan von Llama" stay.
+_FR_WORDS: Final = (
+    "un|une|le|la|les|l|du|de|d|des|grand|grande|gros|modèle|modèles|langage|langue|assistant"
+    "|assistante|ia|intelligence|artificielle|conversationnel|conversationnelle|virtuel"
+    "|virtuelle|chatbot|agent|version|basé|basée|sur|développé|développée|créé|créée|conçu"
+    "|conçue|entraîné|entraînée|formé|formée|programmé|programmée|fabriqué|fabriquée|construit"
+    "|construite|lancé|lancée|par|nommé|nommée|appelé|appelée|ici|votre|ton|open-source"
+    "|multilingue"
+)
+_ES_WORDS: Final = (
+    "un|una|el|la|los|las|de|del|gran|grande|modelo|modelos|lenguaje|asistente|ia|inteligencia"
+    "|artificial|conversacional|virtual|chatbot|agente|versión|basado|basada|en|creado|creada"
+    "|desarrollado|desarrollada|entrenado|entrenada|diseñado|diseñada|hecho|hecha|construido"
+    "|construida|programado|programada|lanzado|lanzada|por|llamado|llamada|aquí|tu|su"
+    "|código|abierto|multilingüe"
+)
+_DE_WORDS: Final = (
+    "ein|eine|einer|eines|einem|einen|der|die|das|des|dem|den|großes|großer|große|grosses"
+    "|grosser|sprachmodell|ki|ki-modell|ki-assistent|ki-sprachmodell|ki-chatbot|assistent"
+    "|assistentin|modell|chatbot|künstliche|künstlicher|intelligenz|virtueller|digitaler"
+    "|version|basierend|auf|basiert|von|entwickelt|entwickeltes|entwickelter|trainiert"
+    "|trainiertes|trainierter|erstellt|erstelltes|gebaut|geschaffen|programmiert|entworfen"
+    "|namens|genannt|hier|dein|ihr|bot|open-source|mehrsprachiges"
+)
+# French, Spanish, German first-person cues, each followed by a chain of self-description words
+# (the three vocabularies together) and terms.
+_CHAIN_CUES: Final = (
+    r"(?P<fr>\bje[^\S\n]+suis\b|\bj['’]suis\b|\bje[^\S\n]+m['’]appelle\b"
+    r"|\bmon[^\S\n]+nom[^\S\n]+est\b|\bon[^\S\n]+m['’]appelle\b|\bappelez-moi\b"
+    r"|\bj['’]ai[^\S\n]+été\b)"
+    r"|(?P<es>\bsoy\b|\bme[^\S\n]+llamo\b|\bmi[^\S\n]+nombre[^\S\n]+es\b"
+    r"|\bpuedes[^\S\n]+llamarme\b|\bllámame\b|\bfui\b|\bhe[^\S\n]+sido\b)"
+    r"|(?P<de>\bich[^\S\n]+bin\b|\bich[^\S\n]+hei(?:ß|ss)e\b|\bmein[^\S\n]+name[^\S\n]+ist\b"
+    r"|\bman[^\S\n]+nennt[^\S\n]+mich\b|\bnenn[^\S\n]+mich\b|\bich[^\S\n]+wurde\b)"
+)
+_CHAIN_WORDS: Final = "|".join(
+    sorted({*_FR_WORDS.split("|"), *_ES_WORDS.split("|"), *_DE_WORDS.split("|")}, key=len)[::-1]
+)
+_JA_CREATE: Final = (
+    r"(?:開発|作ら|作っ|作り|作成|訓練|トレーニング|学習|構築|設計|製作|生み出|創ら)"
+)
+_ZH_CREATE: Final = (
+    r"(?:开发|開發|研发|研發|训练|訓練|打造|创建|創建|创造|創造|推出|构建|構建|设计|設計|制作|製作"
+    r"|发布|發布)"
+)
+_ZH_FOLLOW: Final = (
+    r"(?=[^\S\n]*(?:[,，。.!！?？、:：;；(（)）]|$|模型|助手|助理|语言模型|語言模型|人工智能|AI))"
+)
+_EN_MADE_ME: Final = (
+    r"trained|built|created|developed|designed|programmed|fine-tuned|finetuned|engineered"
+)
+# (language, needs a first-person context, source): {T} is a term; group "t" holds the terms
+# to redact. "Needs context" patterns count in a sentence with a first-person subject, or
+# right after one in the same paragraph ("私はClaudeです。Anthropicによって作られました。").
+_DIRECT: Final = (
+    # English, third person: "Hi! Claude here.", "This is ChatGPT speaking", "Anthropic
+    # trained me", "OpenAI is my creator".
+    (
+        "en",
+        False,
+        _S + _GREET + r"(?:it['’]s[^\S\n]+)?" + r"(?P<t>{T})[^\S\n]+here\b"
+        r"(?=[^\S\n]*(?:[.!,;:)\-–—]|$|to\b|and\b|with\b|again\b|ready\b|at\b))",
+    ),
+    (
+        "en",
+        False,
+        r"\b(?:this|it)[^\S\n]+is[^\S\n]+(?P<t>{T})(?:[^\S\n]*,)?[^\S\n]+"
+        r"(?:speaking|here|talking|writing|responding|answering|replying)\b",
+    ),
+    ("en", False, _S + _GREET + r"this[^\S\n]+is[^\S\n]+(?P<t>{T})[^\S\n]*,[^\S\n]*your\b"),
+    (
+        "en",
+        False,
+        r"(?P<t>{T})(?:['’]s[^\S\n]+(?:team|researchers|engineers|developers))?[^\S\n]+"
+        r"(?:(?:has|have|originally|first)[^\S\n]+)?(?:" + _EN_MADE_ME + r")[^\S\n]+me\b",
+    ),
+    (
+        "en",
+        False,
+        r"(?P<t>{T})[^\S\n]+(?:is|are|was|were)[^\S\n]+my[^\S\n]+(?:creators?|developers?"
+        r"|makers?|trainers?|builders?|designers?|authors?|parent[^\S\n]+company)\b",
+    ),
+    # French, Spanish, German: "ChatGPT ici", "C'est X qui parle", "X m'a créé", "X aquí",
+    # "Te habla X", "X me creó", "X hier", "Hier spricht X", "X hat mich trainiert".
+    ("fr", False, _S + _GREET + r"(?P<t>{T})[^\S\n]+ici\b(?=[^\S\n]*(?:[.!,;:]|$))"),
+    (
+        "fr",
+        False,
+        r"\bc['’]est[^\S\n]+(?P<t>{T})[^\S\n]+(?:qui[^\S\n]+(?:parle|vous[^\S\n]+répond|répond)"
+        r"|ici|à[^\S\n]+l['’]appareil)",
+    ),
+    (
+        "fr",
+        False,
+        r"(?P<t>{T})[^\S\n]+m['’]a[^\S\n]+(?:créée?|entraînée?|développée?|conçue?|formée?"
+        r"|programmée?|fabriquée?|construite?)\b",
+    ),
+    ("es", False, _S + _GREET + r"(?P<t>{T})[^\S\n]+aquí\b(?=[^\S\n]*(?:[.!,;:]|$))"),
+    ("es", False, r"\b(?:te|le|les|os)[^\S\n]+habla[^\S\n]+(?P<t>{T})"),
+    (
+        "es",
+        False,
+        r"\b(?:este|esta)[^\S\n]+es[^\S\n]+(?P<t>{T})[^\S\n]+(?:hablando|aquí|respondiendo)\b",
+    ),
+    (
+        "es",
+        False,
+        r"(?P<t>{T})[^\S\n]+me[^\S\n]+(?:creó|entrenó|desarrolló|diseñó|construyó|programó"
+        r"|ha[^\S\n]+(?:creado|entrenado|desarrollado|diseñado))\b",
+    ),
+    ("de", False, _S + _GREET + r"(?P<t>{T})[^\S\n]+hier\b(?=[^\S\n]*(?:[.!,;:]|$))"),
+    ("de", False, r"\bhier[^\S\n]+(?:ist|spricht|schreibt|antwortet)[^\S\n]+(?P<t>{T})"),
+    (
+        "de",
+        False,
+        r"(?P<t>{T})[^\S\n]+hat[^\S\n]+mich[^\S\n]+(?:\w+[^\S\n]+){0,3}?(?:trainiert|entwickelt"
+        r"|erstellt|gebaut|erschaffen|programmiert|entworfen|geschaffen)\b",
+    ),
+    # Korean, third person: "Anthropic이 저를 만들었습니다", "저를 만든 회사는 OpenAI입니다".
+    (
+        "ko",
+        False,
+        r"(?P<t>{T})[^\S\n]*(?:이|가|에서|팀이|사가)?[^\S\n]*저를[^\S\n]*" + _KO_CREATE,
+    ),
+    (
+        "ko",
+        False,
+        r"저를[^\S\n]*(?:만든|개발한|훈련시킨|학습시킨|훈련한|설계한)[^\S\n]*"
+        r"(?:곳|회사|팀|기업|사람들)(?:은|는|이)[^\S\n]*(?P<t>{T})",
+    ),
+    # Japanese: "私はClaudeです", "こちらはClaudeです", "Anthropicが私を開発しました",
+    # "私を作ったのはAnthropicです", and "<maker>によって作られました" in a self-description.
+    (
+        "ja",
+        False,
+        r"(?:私|わたし|わたくし|僕|ぼく)(?:は|の名前は)[^\S\n]*[^、，,。！？!?\n]{0,40}?(?P<t>{T})"
+        r"[^\S\n]*(?:です|だ|と申します|といいます|と言います|と呼ばれ|でございます|になります|と名乗)",
+    ),
+    ("ja", False, r"(?:こちらは|ここは)[^\S\n]*(?P<t>{T})[^\S\n]*(?:です|だ|でございます)"),
+    (
+        "ja",
+        False,
+        r"(?P<t>{T})[^\S\n]*社?[^\S\n]*(?:が|は)[^\S\n]*(?:私|わたし|僕)を[^\S\n]*" + _JA_CREATE,
+    ),
+    (
+        "ja",
+        False,
+        r"(?:私|わたし|僕)を[^\S\n]*"
+        + _JA_CREATE
+        + r"[^。!?\n]{0,10}?(?:のは|は)[^\S\n]*(?P<t>{T})",
+    ),
+    (
+        "ja",
+        True,
+        r"(?P<t>{T})[^\S\n]*社?[^\S\n]*(?:によって|により|が|の)[^\S\n]*" + _JA_CREATE,
+    ),
+    # Chinese: "我是通义千问", "这里是Claude", "Anthropic训练了我", and "由<maker>开发",
+    # "<maker>开发的", "来自<maker>" in a self-description.
+    (
+        "zh",
+        False,
+        r"(?:我是|我叫|我的名字是|我的名字叫|我名叫|本人是|我就是|我其实是)[^\S\n]*"
+        r"[^，,。！？!?\n]{0,30}?(?P<t>{T})" + _ZH_FOLLOW,
+    ),
+    ("zh", False, r"(?:这里是|這裡是|这边是)[^\S\n]*(?P<t>{T})"),
+    (
+        "zh",
+        False,
+        r"(?P<t>{T})[^\S\n]*(?:公司|团队|團隊)?[^\S\n]*(?:训练|訓練|开发|開發|创造|創造|打造|创建"
+        r"|創建|设计|設計|研发|研發)了我",
+    ),
+    (
+        "zh",
+        True,
+        r"由[^\S\n]*(?P<t>{T})[^\S\n]*(?:公司|团队|團隊|研发团队)?[^\S\n]*" + _ZH_CREATE,
+    ),
+    ("zh", True, r"(?P<t>{T})[^\S\n]*(?:公司|团队|團隊)?[^\S\n]*" + _ZH_CREATE + "的"),
+    ("zh", True, r"来自[^\S\n]*(?P<t>{T})"),
+)
+# A first-person subject in Japanese / Chinese / Korean: what makes "<maker>によって作られ
+# ました" a self-description. A sentence with another subject ("ChatGPTは", "它") is not one.
+_CJK_SELF_RE: Final = re.compile(
+    r"(?:私|わたし|わたくし|僕|ぼく)(?:は|が|を|の名前)|我(?:是|由|被|叫|乃|的名字|名叫|其实是|就是)"
+    r"|本人是|저는|제가|저를"
+)
+_OTHER_SUBJECT_RE: Final = re.compile(r"它|他|她|这款|这个|该|該|それ|彼|これ|この")
+_TOPIC_AFTER_TERM: Final = frozenset("はが是被和与與も")
+_CJK_SENTENCE_END_RE: Final = re.compile(r"[。！？!?\n]|\.(?!\d)")
+# "Name: Mistral" / "Creator: Mistral AI" (a self-description card, in prose or code).
+_NAME_KEYS: Final = (
+    "name|model|model name|model_name|model-name|assistant|assistant name|identity|nom|nombre"
+    "|modèle|modelo|modell|이름|모델|모델명|名前|モデル|モデル名|名字|名称|模型|模型名称"
+)
+_MAKER_KEYS: Final = (
+    "creator|created by|developer|developed by|made by|trained by|built by|provider"
+    "|organization|organisation|company|vendor|maker|owner|publisher|créateur|développeur"
+    "|développé par|créé par|fournisseur|entreprise|creador|desarrollador|desarrollado por"
+    "|creado por|proveedor|empresa|ersteller|entwickler|entwickelt von|anbieter|hersteller"
+    "|unternehmen|개발사|제작사|개발자|제공자|開発元|開発者|提供元|製作者|作成者|開発会社|开发者"
+    "|开发商|提供商|开发方|开发公司|研发方"
+)
+_MAKER_KEY_SET: Final = frozenset(_MAKER_KEYS.split("|"))
+_FIELD_SOURCE: Final = (
+    r"(?:^[^\S\n]*(?:(?:[>*\-•+#]+|\d+[.)]|[{\[])[^\S\n]*)*|(?<=[,;|{])[^\S\n]*"
+    r"|(?<=[^\S\n]/)[^\S\n]*)[\"']?(?P<key>"
+    + "|".join(sorted({*_NAME_KEYS.split("|"), *_MAKER_KEY_SET}, key=lambda k: (-len(k), k)))
+    + r")[\"']?[^\S\n]*[:：][^\S\n]*[\"']?(?P<t>{T})"
+)
 
 
 @lru_cache(maxsize=64)
 def _identity_patterns(extra_terms: tuple[str, ...]) -> _IdentityPatterns:
     terms = _by_length({*KNOWN_IDENTITY_TERMS, *extra_terms})
     hangul = [t for t in terms if _HANGUL_END_RE.search(t)]
-    latin = [t for t in terms if not _HANGUL_END_RE.search(t)]
+    cjk = [t for t in terms if not _HANGUL_END_RE.search(t) and _CJK_RE.search(t)]
+    latin = [t for t in terms if not _HANGUL_END_RE.search(t) and not _CJK_RE.search(t)]
     latin_alt = "|".join(_latin_term_source(t) for t in latin)
     hangul_alt = "|".join(_term_source(t) for t in hangul) or "(?!)"
+    cjk_alt = "|".join(_term_source(t) for t in cjk) or "(?!)"
+    # Latin terms glue onto CJK text ("私はClaudeです"), so only a Latin, Greek or Cyrillic
+    # letter or digit before one makes it part of a longer word.
     term = (
-        rf"(?<![^\W_])(?:(?:{latin_alt}){_VARIANT}(?![A-Za-z0-9])(?:['’]s)?"
-        rf"|(?:{hangul_alt})(?=[^{_HANGUL}]|\Z|{_KO_PARTICLE_AHEAD}))"
+        rf"(?:(?<![{_LATIN_LETTER}])(?:{latin_alt}){_VARIANT}(?![A-Za-z0-9])(?:['’]s)?"
+        rf"|(?<![^\W_])(?:{hangul_alt})(?=[^{_HANGUL}]|\Z|{_KO_PARTICLE_AHEAD})"
+        rf"|(?<![{_KANA}])(?:{cjk_alt})(?![{_KANA}]))"
     )
     token = rf"(?>{term}|(?:{_DESC_WORDS}|{_LINK_WORDS})(?![\w'’-]))"
     english = rf"(?:{_EN_CUES})(?P<chain>(?:{_SEP}{token}){{1,16}}+)"
     ko_start = rf"{_KO_SENTENCE_START}(?P<greet>{_KO_GREETING})?(?P<term>{term})"
+    flags = re.IGNORECASE | re.MULTILINE
+    chain = (
+        rf"(?:{_CHAIN_CUES})"
+        rf"(?P<chain>(?:{_INTL_SEP}(?>{term}|(?:{_CHAIN_WORDS})(?![\w-]))){{1,16}}+)"
+    )
+    direct = tuple(
+        _direct_pattern(lang, needs_self, source, flags) for lang, needs_self, source in _DIRECT
+    )
     return _IdentityPatterns(
         term=re.compile(term, re.IGNORECASE),
-        english=re.compile(english, re.IGNORECASE | re.MULTILINE),
-        ko_start=re.compile(ko_start, re.IGNORECASE | re.MULTILINE),
+        english=re.compile(english, flags),
+        ko_start=re.compile(ko_start, flags),
+        chain=re.compile(chain, flags),
+        direct=direct,
+        field=re.compile(_FIELD_SOURCE.replace("{T}", f"(?:{term})"), flags),
     )
 
 
@@ -988,6 +1692,9 @@ def _english_spans(text: str, pat: _IdentityPatterns, found: _Terms) -> list[_Sp
         terms = [
             t for t in found.within(chain_start, chain_end) if not _is_common_noun_use(text, t)
         ]
+        if terms and terms[-1].end() == chain_end and _MODIFIED_NOUN_RE.match(text, chain_end):
+            # "I'm a big Meta fan", "I am a Claude user": the name qualifies another noun.
+            terms.pop()
         link = _LINK_PHRASE_RE.search(text, chain_start, chain_end)
         cue = next(g for g in ("cop", "name", "poss", "as") if m[g] is not None)
         if cue == "as" and not (
@@ -1140,11 +1847,105 @@ def _korean_subjectless_span(text: str, m: re.Match[str]) -> _Span | None:
     return None
 
 
+def _chain_spans(text: str, pat: _IdentityPatterns, found: _Terms) -> list[_Span]:
+    """French, Spanish, German: a first-person cue and a chain of self-description words and
+    terms ("Je suis ChatGPT, un modèle développé par OpenAI"); each term is redacted."""
+    spans: list[_Span] = []
+    for m in pat.chain.finditer(text):
+        if _inside_quotation(text, m.start()):
+            continue
+        lang = next(g for g in ("fr", "es", "de") if m[g] is not None)
+        chain_start, chain_end = m.span("chain")
+        phrase = text[m.start() : chain_end]
+        spans.extend(
+            _Span(t.start(), t.end(), REDACTED, phrase, (t.group(),), lang)
+            for t in found.within(chain_start, chain_end)
+            if not _is_common_noun_use(text, t)
+        )
+    return spans
+
+
+def _sentence_start(text: str, pos: int) -> int:
+    ends = [m.end() for m in _CJK_SENTENCE_END_RE.finditer(text, max(0, pos - _MAX_SENTENCE), pos)]
+    return ends[-1] if ends else max(0, pos - _MAX_SENTENCE)
+
+
+def _in_self_context(text: str, found: _Terms, pos: int) -> bool:
+    """Whether ``pos`` is in a sentence about the speaker: one with a first-person subject, or
+    the next sentence of the same paragraph, unless another subject comes first."""
+    start = _sentence_start(text, pos)
+    if _OTHER_SUBJECT_RE.search(text, start, pos):
+        return False
+    if any(text[t.end() : t.end() + 1] in _TOPIC_AFTER_TERM for t in found.within(start, pos)):
+        return False
+    if _CJK_SELF_RE.search(text, start, pos):
+        return True
+    if start == 0 or text[start - 1] == "\n":
+        return False
+    return _CJK_SELF_RE.search(text, _sentence_start(text, start - 1), start) is not None
+
+
+def _direct_spans(text: str, pat: _IdentityPatterns, found: _Terms) -> list[_Span]:
+    """Third-person and CJK self-reference: "Claude here", "Anthropic trained me", "私は
+    Claudeです", "我是通义千问，由阿里云开发的"; the terms in group ``t`` are redacted."""
+    spans: list[_Span] = []
+    for t in found.matches:
+        for d in pat.direct:
+            after = d.after.match(text, t.end())
+            if after is None:
+                continue
+            start = t.start()
+            if d.before is not None:
+                before = d.before.search(text, max(0, start - _MAX_CUE), start)
+                if before is None:
+                    continue
+                start = before.start()
+            if _inside_quotation(text, start) or _is_common_noun_use(text, t):
+                continue
+            if d.needs_self and not _in_self_context(text, found, t.start()):
+                continue
+            phrase = text[start : after.end()]
+            spans.append(_Span(t.start(), t.end(), REDACTED, phrase, (t.group(),), d.lang))
+    return spans
+
+
+def _field_spans(text: str, pat: _IdentityPatterns, found: _Terms) -> list[_Span]:
+    """A self-description card: a paragraph (or code block) with both a "Name:"/"Model:" and a
+    "Creator:"/"Provider:" field naming terms. Several such cards compare models: none count."""
+    cards: dict[int, list[re.Match[str]]] = {}
+    blanks = [m.start() for m in _BLANK_LINE_RE.finditer(text)]
+    for m in pat.field.finditer(text):
+        cards.setdefault(bisect.bisect_left(blanks, m.start()), []).append(m)
+    selves = [
+        fields
+        for fields in cards.values()
+        if {f["key"].casefold() in _MAKER_KEY_SET for f in fields} == {True, False}
+    ]
+    if len(selves) != 1:
+        return []
+    spans: list[_Span] = []
+    for f in selves[0]:
+        key = f["key"]
+        lang = "ko" if _HANGUL_END_RE.search(key) else "zh" if _CJK_RE.search(key) else "en"
+        if _CJK_RE.search(key) and re.search(f"[{_KANA}]", key + f.group()):
+            lang = "ja"
+        spans.extend(
+            _Span(t.start(), t.end(), REDACTED, f.group(), (t.group(),), lang)
+            for t in found.within(*f.span("t"))
+            if not _is_common_noun_use(text, t)
+        )
+    return spans
+
+
 def _identity_spans(text: str, pat: _IdentityPatterns) -> list[_Span]:
-    """Non-overlapping self-identification spans in a prose segment, in text order."""
+    """Non-overlapping self-identification spans in the normalised view, in text order."""
     terms = _Terms(text, pat.term)
     candidates = sorted(
-        _english_spans(text, pat, terms) + _korean_spans(text, pat, terms),
+        _english_spans(text, pat, terms)
+        + _korean_spans(text, pat, terms)
+        + _chain_spans(text, pat, terms)
+        + _direct_spans(text, pat, terms)
+        + _field_spans(text, pat, terms),
         key=lambda s: (s.start, -(s.end - s.start)),
     )
     chosen: list[_Span] = []
@@ -1157,6 +1958,16 @@ def _identity_spans(text: str, pat: _IdentityPatterns) -> list[_Span]:
     return chosen
 
 
+def _code_ranges(segs: list[_Seg]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    pos = 0
+    for seg in segs:
+        if seg.code:
+            ranges.append((pos, pos + len(seg.text)))
+        pos += len(seg.text)
+    return ranges
+
+
 def _handle_identity(
     text: str,
     ctx: _Compiled,
@@ -1165,29 +1976,41 @@ def _handle_identity(
     redact: bool,
     changes: list[Change],
     mentions: list[dict[str, object]],
+    code_mentions: list[dict[str, object]],
 ) -> str:
-    segs = _segment(text, ctx)
-    for seg in segs:
-        if seg.code:
+    """Find self-identification in the normalised view of the whole text; redact it in prose
+    (``redact``), never in code: a mention that touches code is listed with ``redacted``
+    false and ``code`` true in ``code_mentions``."""
+    code = _code_ranges(_segment(text, ctx))
+    view = _view(text)
+    edits: list[tuple[int, int, str]] = []
+    for span in _identity_spans(view.text, pat):
+        start, end = view.original(span.start, span.end)
+        if span.end == span.start:
             continue
-        spans = _identity_spans(seg.text, pat)
-        mentions.extend(
-            {"terms": list(s.terms), "text": s.phrase, "lang": s.lang, "redacted": redact}
-            for s in spans
+        in_code = any(s < end and start < e for s, e in code)
+        mention: dict[str, object] = {
+            "terms": list(span.terms),
+            "text": span.phrase,
+            "lang": span.lang,
+            "redacted": redact and not in_code,
+            "code": in_code,
+        }
+        (code_mentions if in_code else mentions).append(mention)
+        if redact and not in_code:
+            edits.append((start, end, span.replacement))
+    for start, end, replacement in reversed(edits):
+        start, end, kept = _widen(text, view, start, end)
+        changes.append(
+            {
+                "kind": "identity",
+                "text": text[start:end],
+                "where": "inline",
+                "replacement": replacement + kept,
+            }
         )
-        if redact:
-            for span in reversed(spans):
-                original = seg.text[span.start : span.end]
-                changes.append(
-                    {
-                        "kind": "identity",
-                        "text": original,
-                        "where": "inline",
-                        "replacement": span.replacement,
-                    }
-                )
-                seg.text = seg.text[: span.start] + span.replacement + seg.text[span.end :]
-    return _join(segs)
+        text = text[:start] + replacement + kept + text[end:]
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1244,18 +2067,28 @@ def strip_answer(
         changes.append(
             {"kind": "line_endings", "text": "\r", "where": "all", "count": raw.count("\r")}
         )
+    code_mentions: list[dict[str, object]] = []
     for _ in range(_MAX_ROUNDS):
         text = _strip_templates(text, ctx, changes)
         before = len(mentions)
+        code_mentions = []  # code is never edited: each round finds the same ones again
         text = _handle_identity(
-            text, ctx, pat, redact=policy == "redact", changes=changes, mentions=mentions
+            text,
+            ctx,
+            pat,
+            redact=policy == "redact",
+            changes=changes,
+            mentions=mentions,
+            code_mentions=code_mentions,
         )
         if policy == "exclude" or len(mentions) == before:
             break
     else:
         text = _strip_templates(text, ctx, changes)
+    mentions += code_mentions
 
-    flagged = policy == "exclude" and bool(mentions)
+    # Under redact, identity that could not be redacted (it is in code) still flags.
+    flagged = bool(mentions) if policy == "exclude" else bool(code_mentions)
     report: dict[str, object] = {
         "version": REPORT_VERSION,
         "policy": policy,
@@ -1272,33 +2105,138 @@ def strip_answer(
 # partial template token, and a whole sentence that has begun a self-introduction ("I am …",
 # "저는 …") are held back until they are complete.
 _SELF_INTRO = re.compile(
-    r"(?i)(?:\b(?:i|i'm|i’m|im|my|as|me|we|our)\b|저는|제가|나는|제\s*이름|저희)"
+    r"(?i)(?:\b(?:i|i'm|i’m|im|my|as|me|we|our|this\s+is|je|j['’]|mon|moi|soy|me|mi|yo|te|ich"
+    r"|mein|mich|hier)\b|저는|제가|나는|제\s*이름|저희|저를|私|わたし|僕|こちら|我|本人|这里)"
 )
-_SENTENCE_END = re.compile(r"[.!?。！？\n](?=\s|$)")
+_SENTENCE_END = re.compile(r"[。！？]|[.!?\n](?=\s|$)")
+# A "Name:"/"Creator:" field line: the card it may belong to is held back to its paragraph end.
+_FIELD_LINE = re.compile(
+    rf"(?im)^[^\S\n]*(?:(?:[>*\-•+#]+|\d+[.)])[^\S\n]*)*[\"']?(?:{_NAME_KEYS}|{_MAKER_KEYS})"
+    r"[\"']?[^\S\n]*[:：]"
+)
+
+
+@lru_cache(maxsize=64)
+def _hold_terms(terms: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of these terms as a word (as a substring in CJK and Hangul), on the folded view."""
+    parts = [
+        rf"(?<![a-z0-9]){re.escape(t)}(?![a-z])" if t[:1].isascii() else re.escape(t)
+        for t in sorted(set(terms), key=len, reverse=True)
+        if t
+    ]
+    return re.compile("|".join(parts) or "(?!)", re.IGNORECASE)
+
+
 _TOKEN_CHARS = ("<", "[", "#", "|", "｜", "`")
 _TOKEN_START = re.compile(r"(?:<[^>\s]{0,40}|\[[^\]\s]{0,40}|<｜[^｜]{0,40}|#{1,6}[^\n]{0,20})$")
+# A first word that may still become a bare header ("analysis<|message|>", "assistant\n").
+_LEAD_WORD = re.compile(r"\s*([a-z]+)")
+_HEADER_WORDS = ("analysis", "assistant", "commentary", "final", "model")
+_LABEL_PREFIXES = (*_ASSISTANT_LABELS, *_USER_LABELS)
+_GLUED_ROLE_TAIL = re.compile(rf"(?<={_GLUED_PUNCT})[a-z]{{1,9}}\Z")
+_HTML_TOKEN_TAIL = re.compile(r"(?:</?s>\s*)+\Z")
+_HANGUL_TAIL = re.compile(r"[가-힣]+")
 
 
-def safe_prefix(shown: str, terms: Sequence[str] = ()) -> str:
+def start_pending(raw: str, *, leading_trace: bool = False) -> bool:
+    """Whether the start of a partial raw answer is still undecided, so that nothing of it may
+    be sent: it opens with a user/system turn (an echoed prompt, cut once an assistant marker
+    arrives) or, for a contestant whose prompt opens the reasoning trace (``leading_trace``),
+    no ``</think>`` has arrived yet. Pass the result to ``safe_prefix(pending=...)``."""
+    if leading_trace and THINK_CLOSE not in raw:
+        return True
+    text = _LINE_ENDING_RE.sub("\n", raw)
+    return bool(_ECHO_START_RE.match(text)) and _ASSISTANT_MARKER_RE.search(text) is None
+
+
+def _code_hold(shown: str, segs: list[_Seg]) -> int:
+    """Where text that may still become (or stop being) code begins: an unmatched backtick
+    run in prose (an inline span may still close), or the last line of an unclosed fence
+    (its final template tokens were taken for the end of generation)."""
+    pos = 0
+    for seg in segs:
+        if seg.code:
+            pos += len(seg.text)
+            continue
+        for run in _BACKTICKS_RE.finditer(seg.text):
+            if _BLANK_LINE_RE.search(shown, pos + run.end()) is None:
+                return pos + run.start()
+        pos += len(seg.text)
+    last = segs[-1] if segs else None
+    if last is not None and last.code:
+        start = len(shown) - len(last.text)
+        opening = _FENCE_RE.match(last.text)
+        lines = last.text.rstrip("\n").split("\n")
+        closing = _FENCE_RE.fullmatch(lines[-1]) if len(lines) > 1 else None
+        if opening and not (
+            closing
+            and closing["fence"][0] == opening["fence"][0]
+            and len(closing["fence"]) >= len(opening["fence"])
+            and not closing["rest"].strip()
+        ):
+            return max(start, shown.rfind("\n", start, len(shown.rstrip("\n"))) + 1)
+    return len(shown)
+
+
+def safe_prefix(shown: str, terms: Sequence[str] = (), *, pending: bool = False) -> str:
     """The part of a partial answer that can be sent now without a later strip undoing it.
 
     ``terms`` are identity terms in lower case: a partial last word that could still grow
-    into one of them (or into a template token) is held back; any other is sent at once.
+    into one of them (or into a template token, role label or header word) is held back; any
+    other is sent at once. An unclosed ``<think>`` outside code holds back all that follows
+    it, and so does text whose code status may still change. ``pending``: the caller knows
+    the start is undecided (``start_pending``; the shown text cannot tell): nothing is sent.
     """
+    if pending:
+        return ""
     last_space = max(shown.rfind(" "), shown.rfind("\n"), shown.rfind("\t"))
     cut = last_space + 1 if last_space >= 0 else 0
-    partial = shown[cut:].lower()
+    partial = _view(shown[cut:]).text.lower()  # "Ｃｌａｕ" may still become "Claude"
     if (
         partial
         and not partial.startswith(_TOKEN_CHARS)
         and not any(t.startswith(partial) for t in terms)
+        # A term with a Korean ending still arriving: "EXAONE입니" (-다).
+        and not any(
+            partial.startswith(t) and _HANGUL_TAIL.fullmatch(partial, len(t)) for t in terms
+        )
     ):
         cut = len(shown)
+    # Held text that a strip may remove whole (a partial token, label or trace): the
+    # whitespace before it may end the answer once it goes, and is stripped then.
+    removable = partial.startswith(_TOKEN_CHARS)
     token = _TOKEN_START.search(shown[:cut])
     if token:
-        cut = token.start()
+        cut, removable = token.start(), True
+    segs = _segment(shown, _compile((), ()))
+    hold = _code_hold(shown, segs)
+    if THINK_OPEN in shown:
+        opened = _prose_tokens(shown, _THINK_RE, _ranges(segs)[0])
+        hold = min(hold, opened[0][0]) if opened else hold
+    if hold < cut:
+        cut, removable = hold, True
+    # A line, or what follows a token, that may still grow into a role label ("ASSI").
+    line = max(shown.rfind(c) for c in "\n>]") + 1
+    line += len(shown[line:]) - len(shown[line:].lstrip(" \t"))
+    if line < len(shown) and any(x.startswith(shown[line:]) for x in _LABEL_PREFIXES):
+        cut, removable = min(cut, line), True
+    glued = _GLUED_ROLE_TAIL.search(shown, 0, cut)
+    if glued and any(w.startswith(glued.group()) for w in ("assistant", "user")):
+        cut, removable = glued.start(), True
+    html = _HTML_TOKEN_TAIL.search(shown, 0, cut)
+    if html:
+        cut, removable = html.start(), True
+    lead = _LEAD_WORD.fullmatch(shown, 0, cut)
+    if lead and any(w.startswith(lead[1]) for w in _HEADER_WORDS):
+        cut = 0
     ends = [m.end() for m in _SENTENCE_END.finditer(shown, 0, cut)]
     sentence_start = ends[-1] if ends else 0
-    if _SELF_INTRO.search(shown, sentence_start, cut):
+    sentence = _view(shown[sentence_start:cut]).text
+    # A sentence that names a model may still become "Claude here" or "Anthropic trained me";
+    # a field line may still be joined by the rest of a "Name: / Creator:" card.
+    if _SELF_INTRO.search(sentence) or _hold_terms(tuple(terms)).search(sentence):
         cut = sentence_start
-    return shown[:cut]
+    field = _FIELD_LINE.search(shown, shown.rfind("\n\n", 0, cut) + 1, cut)
+    if field is not None:
+        cut = field.start()
+    return shown[:cut].rstrip() if removable else shown[:cut]

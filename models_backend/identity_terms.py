@@ -158,6 +158,45 @@ KOREAN_TERMS: Final[tuple[str, ...]] = (
     "카카오",
 )
 
+# Chinese and Japanese spellings. Han terms match anywhere (no spaces in CJK text); a Katakana
+# term never matches inside a longer Katakana word ("メタ" not in "メタデータ", "ラマ" not in
+# "ドラマ"). Ordinary words (羊驼 "alpaca", 双子座 "Gemini" the constellation) are left out.
+CJK_TERMS: Final[tuple[str, ...]] = (
+    "通义千问",
+    "通義千問",
+    "千问",
+    "阿里云",
+    "阿里雲",
+    "阿里巴巴",
+    "文心一言",
+    "百度",
+    "智谱",
+    "智譜",
+    "月之暗面",
+    "深度求索",
+    "豆包",
+    "字节跳动",
+    "腾讯混元",
+    "混元",
+    "谷歌",
+    "微软",
+    "微軟",
+    "克劳德",
+    "克勞德",
+    "クロード",
+    "チャットGPT",
+    "ジェミニ",
+    "ジェミナイ",
+    "グーグル",
+    "メタ",
+    "オープンAI",
+    "アンソロピック",
+    "アンスロピック",
+    "マイクロソフト",
+    "ミストラル",
+    "ラマ",
+)
+
 # Names that are also ordinary words ("I am a falcon" in a poem, "I'm a Gemini" by star sign):
 # matched only capitalised, and not right after "a"/"an".
 COMMON_WORD_TERMS: Final[frozenset[str]] = frozenset(
@@ -183,7 +222,20 @@ COMMON_WORD_TERMS: Final[frozenset[str]] = frozenset(
         "Zephyr",
         "Amazon",
         "Meta",
+        "Llama",
     }
 )
 
-KNOWN_IDENTITY_TERMS: Final[tuple[str, ...]] = MODEL_FAMILIES + MAKERS + KOREAN_TERMS
+# Names that are also a thing in nature (the Mistral wind, Gemini the constellation, the llama):
+# "the Mistral", "the Gemini constellation" are that thing, not the model.
+NATURE_WORD_TERMS: Final[frozenset[str]] = frozenset(
+    {"Alpaca", "Falcon", "Gemini", "Granite", "Llama", "Mistral", "Orca", "Vicuna", "Zephyr"}
+)
+
+# Names that are also people's first names: followed by a capitalised word that is no model
+# variant ("Claude Monet", "Ernie Els") they name a person.
+PERSONAL_NAME_TERMS: Final[frozenset[str]] = frozenset(
+    {"Claude", "Ernie", "Kimi", "Hermes", "Gemini", "Mistral", "Llama", "Falcon", "Meta"}
+)
+
+KNOWN_IDENTITY_TERMS: Final[tuple[str, ...]] = MODEL_FAMILIES + MAKERS + KOREAN_TERMS + CJK_TERMS

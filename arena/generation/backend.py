@@ -23,6 +23,7 @@ from models_backend.fingerprints import (
     KNOWN_IDENTITY_TERMS,
     StripResult,
     safe_prefix,
+    start_pending,
     strip_answer,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "generate",
     "prepare_demo_model",
     "safe_prefix",
+    "start_pending",
     "strip_for_contestant",
     "vllm_spec",
 ]

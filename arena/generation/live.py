@@ -29,6 +29,7 @@ from arena.generation.backend import (
     GenerationResult,
     StripResult,
     safe_prefix,
+    start_pending,
 )
 from arena.models import Answer, Battle, Contestant, Question
 from arena.public import md, stream_frame
@@ -55,6 +56,7 @@ class StreamStripper:
     def __init__(self, *, code: str, side: Side, contestant: Contestant, terms: list[str]) -> None:
         self.code, self.side, self.contestant, self.terms = code, side, contestant, terms
         self.lowered = sorted({t.lower() for t in (*terms, *KNOWN_IDENTITY_TERMS)})
+        self.leading_trace = "<think>" in contestant.chat_template
         self.raw = ""
         self.sent = ""
         self.last = 0.0
@@ -83,7 +85,10 @@ class StreamStripper:
             return None
         self.last = now
         shown = self._shown()
-        frame = self._frame(safe_prefix(shown, self.lowered))
+        # A contestant whose own template opens the reasoning trace streams it without the
+        # opening tag: nothing is sent until the trace closes.
+        pending = start_pending(self.raw, leading_trace=self.leading_trace)
+        frame = self._frame(safe_prefix(shown, self.lowered, pending=pending))
         if frame is None:
             return None
         return dispatch.group_send_async(battle_group(self.code), _event(frame))

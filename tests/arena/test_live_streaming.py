@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from models_backend.fingerprints import safe_prefix
+from models_backend.fingerprints import safe_prefix, start_pending
 
 
 @pytest.mark.parametrize(
@@ -11,14 +11,23 @@ from models_backend.fingerprints import safe_prefix
         ("Sure, here is", "Sure, here is"),
         ("Sure, here is Clau", "Sure, here is "),
         ("Hello there! I am Smol", "Hello there!"),
-        ("The <|im_e", "The "),
-        ("Use [INS", "Use "),
+        ("The <|im_e", "The"),
+        ("Use [INS", "Use"),
         ("OK", "OK"),
         ("Smol", ""),
         ("저는 클로", ""),
         ("파이썬은 좋은 언어입니다. 그리고", "파이썬은 좋은 언어입니다. 그리고"),
         ("안녕하세요, 클로", "안녕하세요, "),
         ("Yes. The answer is 4. ", "Yes. The answer is 4. "),
+        ("First. <think>maybe", "First."),
+        ("Use `<think>` tags. <thi", "Use `<think>` tags."),
+        ("Use `re.sub(", "Use"),
+        ("analysis", ""),
+        ("assistant", ""),
+        ("Done.</s>", "Done."),
+        ("Done.\nUSE", "Done."),
+        ("Paris.us", "Paris."),
+        ("```text\nline one\nline two", "```text\nline one"),
     ],
 )
 def test_stream_holds_back_what_stripping_could_still_change(partial: str, sendable: str) -> None:
@@ -29,3 +38,11 @@ def test_sendable_prefix_is_always_a_prefix() -> None:
     text = "First line.\nAs an AI developed by Someone, I can help. Then more words follow"
     for end in range(len(text) + 1):
         assert text[:end].startswith(safe_prefix(text[:end], ["someone"]))
+
+
+def test_nothing_is_sent_while_the_start_is_pending() -> None:
+    assert safe_prefix("Okay, so", pending=start_pending("Okay, so", leading_trace=True)) == ""
+    assert safe_prefix("You are", pending=start_pending("[SYSTEM_PROMPT]You are")) == ""
+    assert safe_prefix("Hi there", pending=start_pending("<|im_start|>assistant\nHi there")) == (
+        "Hi there"
+    )

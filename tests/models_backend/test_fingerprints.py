@@ -7,6 +7,7 @@ Pure Python: no database, no Django.
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -20,6 +21,8 @@ from models_backend.fingerprints import (
     KNOWN_SPECIAL_TOKENS,
     MAX_REDACTION_GROWTH,
     StripResult,
+    safe_prefix,
+    start_pending,
     strip_answer,
 )
 
@@ -85,6 +88,12 @@ def test_corpus_covers_every_family_with_several_cases() -> None:
         "alpaca",
         "exaone",
         "solar",
+        "gpt_oss",
+        "llama4",
+        "granite",
+        "phi4",
+        "gemma3",
+        "reasoning",
     }
     assert required <= families
     for name in required:
@@ -296,11 +305,148 @@ def test_maintained_tables_cover_the_required_families() -> None:
         "[|endofturn|]",
         "### Assistant:",
         "### User:",
+        "<|start|>",
+        "<|channel|>",
+        "<|message|>",
+        "<|return|>",
+        "<|call|>",
+        "<|constrain|>",
+        "<|header_start|>",
+        "<|header_end|>",
+        "<|eot|>",
+        "<|eom|>",
+        "<|python_start|>",
+        "<|python_end|>",
+        "<|start_of_role|>",
+        "<|end_of_role|>",
+        "<｜User｜>",
+        "[SYSTEM_PROMPT]",
+        "[/SYSTEM_PROMPT]",
+        "<|im_sep|>",
+        "<start_of_image>",
+        "<end_of_image>",
     ):
         assert token in tokens, token
     lowered = {t.lower() for t in KNOWN_IDENTITY_TERMS}
     for term in ("chatgpt", "claude", "llama", "gemini", "qwen", "openai", "meta", "upstage"):
         assert term in lowered
+
+
+# ---------------------------------------------------------------------------------------------
+# Reasoning traces and gpt-oss harmony
+
+
+def _traces(result: StripResult) -> list[dict[str, Any]]:
+    return [c for c in _changes(result) if c["kind"] == "reasoning_trace"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown", "trace"),
+    [
+        ("<think>\nx = 2\n</think>\n\nIt is 2.", "It is 2.", "<think>\nx = 2\n</think>"),
+        ("We need x.\n</think>\n\nIt is 2.", "It is 2.", "We need x.\n</think>"),
+        ("<think>\nstill going", "", "<think>\nstill going"),
+        ("A. <think>hm</think> B.", "A. B.", "<think>hm</think> "),
+        (
+            "<|start|>assistant<|channel|>analysis<|message|>hm<|end|>"
+            "<|start|>assistant<|channel|>final<|message|>Answer<|return|>",
+            "Answer",
+            "<|start|>assistant<|channel|>analysis<|message|>hm<|end|>",
+        ),
+        (
+            "analysis<|message|>hm<|end|>final<|message|>Answer",
+            "Answer",
+            "analysis<|message|>hm<|end|>",
+        ),
+    ],
+)
+def test_reasoning_trace_is_removed_and_recorded(raw: str, shown: str, trace: str) -> None:
+    result = strip_answer(raw)
+    assert result.shown == shown
+    assert [c["text"] for c in _traces(result)] == [trace]
+    assert json.loads(json.dumps(result.report)) == result.report
+
+
+def test_harmony_keeps_only_the_final_channel() -> None:
+    raw = (
+        "<|channel|>analysis<|message|>plan<|end|>"
+        "<|start|>assistant<|channel|>commentary to=functions.f <|constrain|>json"
+        "<|message|>{}<|call|>"
+        "<|start|>assistant<|channel|>final<|message|>Done.<|return|>"
+    )
+    result = strip_answer(raw)
+    assert result.shown == "Done."
+    assert [c["channel"] for c in _traces(result)] == ["analysis", "commentary"]
+
+
+def test_think_tags_and_harmony_tokens_in_code_are_text() -> None:
+    for raw in (
+        "Wrap it in `<think>` … `</think>`.",
+        "```\n<think>x</think>\n<|channel|>final<|message|>y<|return|>\n```",
+        "The analysis channel is for reasoning; the final one is shown.",
+        "Use <think> tags in the prompt.",  # an opener in mid-answer that never closes
+    ):
+        result = strip_answer(raw)
+        assert result.shown == raw
+        assert result.report["changes"] == []
+
+
+def test_role_words_between_header_tokens_go_too() -> None:
+    for raw in (
+        "<|header_start|>assistant<|header_end|>\n\nHi.<|eot|>",
+        "<|start_of_role|>assistant<|end_of_role|>Hi.<|end_of_text|>",
+        "<|im_start|>assistant<|im_sep|>Hi.<|im_end|>",
+        "<start_of_turn>model\nHi.<end_of_turn>",
+        "<｜Assistant｜>Hi.<｜User｜>More?<｜Assistant｜>Sure",
+    ):
+        assert strip_answer(raw).shown == "Hi.", raw
+
+
+# The template families (identity cases have their own hold-back rules).
+# fmt: off
+STREAM_FAMILIES = frozenset({
+    "alpaca", "chatml_qwen", "command_r", "deepseek", "exaone", "gemma", "gemma3", "gpt_oss",
+    "granite", "llama2", "llama3", "llama4", "mistral", "openchat", "phi3", "phi4",
+    "prose_controls", "reasoning", "smollm", "solar", "vicuna", "zephyr",
+})
+# fmt: on
+_CHUNK_RE = re.compile(
+    r"<\|[^|<>]{1,40}\|>|<｜[^｜]{1,40}｜>|</?[a-z_]{1,30}>|\[/?[A-Z_]{2,20}\]|\w+|\s+|.", re.S
+)
+
+
+def _split_points(raw: str) -> list[int]:
+    """Ends of token-sized chunks, plus points inside each longer chunk (a token split)."""
+    ends: set[int] = set()
+    for m in _CHUNK_RE.finditer(raw):
+        size = len(m.group())
+        ends.update({m.start() + 1, m.start() + size // 2, m.end() - 1} if size > 2 else ())
+        ends.add(m.end())
+    return sorted(e for e in ends if 0 < e <= len(raw))
+
+
+@pytest.mark.parametrize(
+    ("case", "options"), [p for p in CORPUS if str(p.id).split("-")[0] in STREAM_FAMILIES]
+)
+def test_streamed_frames_are_prefixes_of_the_final_text(
+    case: dict[str, Any], options: dict[str, Any]
+) -> None:
+    raw = case["raw"]
+    terms = sorted({t.lower() for t in (*options["identity_terms"], *KNOWN_IDENTITY_TERMS)})
+    final = _strip(raw, options).shown
+    for end in _split_points(raw):
+        prefix = raw[:end]
+        pending = start_pending(prefix, leading_trace=case.get("leading_trace", False))
+        sent = safe_prefix(_strip(prefix, options).shown, terms, pending=pending)
+        assert final.startswith(sent), (prefix, sent)
+
+
+def test_start_pending_holds_an_echoed_prompt_and_an_open_leading_trace() -> None:
+    assert start_pending("<|im_start|>system\nYou are")
+    assert not start_pending("<|im_start|>system\nYou are<|im_end|><|im_start|>assistant\nHi")
+    assert start_pending("Okay, the user", leading_trace=True)
+    assert not start_pending("Okay.</think>Hi", leading_trace=True)
+    assert not start_pending("Okay, the user")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,11 +582,21 @@ def test_quoted_speech_of_a_character_is_not_self_identification() -> None:
     assert strip_answer('You can call me "Claude".').shown == 'You can call me "[redacted]".'
 
 
-def test_identity_inside_code_is_ignored() -> None:
+def test_identity_inside_code_is_flagged_but_never_edited() -> None:
+    # Issue "Anonymity under attack": code is shown verbatim, so identity in it must flag the
+    # answer (it was ignored before); it is listed unredacted and the code is kept.
     raw = "Example output:\n\n```\nI am ChatGPT, made by OpenAI.\n```\n\nAnd `I am Claude`."
-    result = strip_answer(raw, policy="exclude")
-    assert result.shown == raw
-    assert not result.flagged
+    for policy in POLICIES:
+        result = strip_answer(raw, policy=policy)
+        assert result.shown == raw
+        assert result.flagged
+        assert "identity" not in result.counts
+        assert [(m["code"], m["redacted"]) for m in _mentions(result)] == [(True, False)] * 2
+    card = "Config:\n\n```yaml\nmodel: gpt-4o\nprovider: OpenAI\n```"
+    assert strip_answer(card).shown == card
+    assert strip_answer(card).flagged
+    api = '```python\nclient.chat.completions.create(model="gpt-4o", messages=msgs)\n```'
+    assert not strip_answer(api, policy="exclude").flagged
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,6 +612,12 @@ FRAGMENTS = st.sampled_from(
         *sorted({t for ts in KNOWN_SPECIAL_TOKENS.values() for t in ts}),
         "<|start_header_id|>assistant<|end_header_id|>\n\n",
         "<|im_start|>user\n",
+        "<think>",
+        "</think>",
+        "<|start|>assistant<|channel|>analysis<|message|>",
+        "<|channel|>final<|message|>",
+        "analysis",
+        "final",
         "```",
         "```python\n",
         "~~~",
@@ -542,3 +704,37 @@ def test_text_without_artifacts_is_unchanged(raw: str) -> None:
     result = strip_answer(raw)
     assert result.shown == raw
     assert result.report["changes"] == []
+
+
+def test_obfuscated_name_is_redacted_whole_in_the_original_text() -> None:
+    result = strip_answer("I am GPT\u20114, a model by OpenAI. Ask away.")
+    assert result.shown == "I am an AI assistant. Ask away."
+    assert _changes(result)[0]["text"] == "GPT\u20114, a model by OpenAI"
+    assert strip_answer("Hi, I am Cl\u200baude.").shown == "Hi, I am an AI assistant."
+
+
+def test_third_person_self_reference_in_several_languages() -> None:
+    for raw in (
+        "Hi! Claude here.",
+        "This is ChatGPT speaking.",
+        "Anthropic trained me to help.",
+        "Hier spricht Llama.",
+        "Te habla Gemini.",
+        "OpenAI m'a créé.",
+        "这里是Claude。",
+        "こちらはClaudeです。",
+        "Anthropic이 저를 만들었습니다.",
+    ):
+        result = strip_answer(raw, policy="exclude")
+        assert result.flagged, raw
+        assert all(m["code"] is False for m in _mentions(result))
+
+
+def test_stream_holds_back_a_sentence_that_may_still_become_self_identification() -> None:
+    terms = sorted({t.lower() for t in KNOWN_IDENTITY_TERMS})
+    assert safe_prefix("Hi! Claude", terms) == "Hi! "
+    assert safe_prefix("OK. This is ChatGPT spea", terms) == "OK."
+    assert safe_prefix("Ｃｌａｕ", terms) == ""
+    assert safe_prefix("私はClaude", terms) == ""
+    assert safe_prefix("Name: Mistral\nCreator:", terms) == ""
+    assert safe_prefix("Paris is nice. The rest", terms) == "Paris is nice. The rest"
