@@ -17,9 +17,10 @@ Scopes of a campaign (``<value>`` percent-quoted, so ``|`` and ``:`` cannot appe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, cast, get_args
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, fields
+from types import NoneType, UnionType
+from typing import Any, ClassVar, Literal, Self, cast, get_args, get_origin, get_type_hints
 from urllib.parse import quote, unquote
 
 SCHEMA = 1
@@ -72,37 +73,85 @@ def leaderboard_group(campaign_id: int) -> str:
 # The payload ---------------------------------------------------------------------------------
 
 
+class _Record:
+    """A frozen dataclass stored as a JSON object of its fields, in declaration order (the order
+    they have always been written: keep it). Nested records are their JSON, tuples lists, dicts
+    copies, datetimes ISO strings; ``from_json`` rebuilds them from the fields' annotations. A
+    field with a default may be absent from the payload."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    def to_json(self) -> Json:
+        return {f.name: _dump(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Self:
+        hints = _hints(cls)
+        return cls(
+            **{
+                f.name: _load(hints[f.name], data[f.name])
+                for f in fields(cls)
+                if f.name in data or (f.default is MISSING and f.default_factory is MISSING)
+            }
+        )
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved annotations of a record class (resolved once: they are strings here)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, _Record):
+        return value.to_json()
+    if isinstance(value, tuple):
+        return [_dump(item) for item in value]
+    if isinstance(value, dict):
+        return dict(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return value
+
+
+def _load(hint: Any, raw: Any) -> Any:
+    """The JSON value `raw` as a value of the annotation `hint`."""
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is UnionType:  # X | None
+        (inner,) = (arg for arg in args if arg is not NoneType)
+        return None if raw is None else _load(inner, raw)
+    if origin is tuple:  # tuple[X, ...]
+        return tuple(_load(args[0], item) for item in raw)
+    if origin is dict:
+        return dict(raw)
+    if hint is dt.datetime:
+        return dt.datetime.fromisoformat(raw)
+    if isinstance(hint, type) and issubclass(hint, _Record):
+        return hint.from_json(raw)
+    return raw
+
+
 @dataclass(frozen=True, kw_only=True)
-class CampaignRef:
+class CampaignRef(_Record):
     id: int
     slug: str
     name: str
 
-    def to_json(self) -> Json:
-        return {"id": self.id, "slug": self.slug, "name": self.name}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CampaignRef:
-        return cls(id=data["id"], slug=data["slug"], name=data["name"])
-
 
 @dataclass(frozen=True, kw_only=True)
-class RatingAnchor:
+class RatingAnchor(_Record):
     """A contestant held at a fixed rating (the campaign's baseline)."""
 
     name: str
     rating: float
 
-    def to_json(self) -> Json:
-        return {"name": self.name, "rating": self.rating}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> RatingAnchor | None:
-        return None if data is None else cls(name=data["name"], rating=data["rating"])
-
 
 @dataclass(frozen=True, kw_only=True)
-class BoardSettings:
+class BoardSettings(_Record):
     ci: str
     rounds: int
     seed: int
@@ -112,34 +161,9 @@ class BoardSettings:
     min_votes: int
     alpha: float
 
-    def to_json(self) -> Json:
-        return {
-            "ci": self.ci,
-            "rounds": self.rounds,
-            "seed": self.seed,
-            "anchor": None if self.anchor is None else self.anchor.to_json(),
-            "anchor_applied": self.anchor_applied,
-            "drop_both_bad": self.drop_both_bad,
-            "min_votes": self.min_votes,
-            "alpha": self.alpha,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BoardSettings:
-        return cls(
-            ci=data["ci"],
-            rounds=data["rounds"],
-            seed=data["seed"],
-            anchor=RatingAnchor.from_json(data["anchor"]),
-            anchor_applied=data["anchor_applied"],
-            drop_both_bad=data["drop_both_bad"],
-            min_votes=data["min_votes"],
-            alpha=data["alpha"],
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class BoardRow:
+class BoardRow(_Record):
     """One rated contestant (`arena.ranking.Standing` as stored)."""
 
     name: str
@@ -152,55 +176,17 @@ class BoardRow:
     component: int
     elo: float | None
 
-    def to_json(self) -> Json:
-        return {
-            "name": self.name,
-            "rating": self.rating,
-            "ci_lower": self.ci_lower,
-            "ci_upper": self.ci_upper,
-            "rank": self.rank,
-            "votes": self.votes,
-            "win_rate": self.win_rate,
-            "component": self.component,
-            "elo": self.elo,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BoardRow:
-        return cls(
-            name=data["name"],
-            rating=data["rating"],
-            ci_lower=data["ci_lower"],
-            ci_upper=data["ci_upper"],
-            rank=data["rank"],
-            votes=data["votes"],
-            win_rate=data["win_rate"],
-            component=data["component"],
-            elo=data["elo"],
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class HiddenContestant:
+class HiddenContestant(_Record):
     """A contestant with too few votes in the scope to be rated."""
 
     name: str
     votes: int
 
-    def to_json(self) -> Json:
-        return {"name": self.name, "votes": self.votes}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> HiddenContestant:
-        return cls(name=data["name"], votes=data["votes"])
-
-
-def _grid(rows: Sequence[Sequence[Any]]) -> tuple[tuple[Any, ...], ...]:
-    return tuple(tuple(row) for row in rows)
-
 
 @dataclass(frozen=True, kw_only=True)
-class Matrices:
+class Matrices(_Record):
     """Pair matrices over the rated contestants, in rating order (row against column);
     undefined win rates are None."""
 
@@ -209,26 +195,9 @@ class Matrices:
     observed_win_rate: tuple[tuple[float | None, ...], ...]
     predicted_win_rate: tuple[tuple[float | None, ...], ...]
 
-    def to_json(self) -> Json:
-        return {
-            "names": list(self.names),
-            "battles": [list(row) for row in self.battles],
-            "observed_win_rate": [list(row) for row in self.observed_win_rate],
-            "predicted_win_rate": [list(row) for row in self.predicted_win_rate],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Matrices:
-        return cls(
-            names=tuple(data["names"]),
-            battles=_grid(data["battles"]),
-            observed_win_rate=_grid(data["observed_win_rate"]),
-            predicted_win_rate=_grid(data["predicted_win_rate"]),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class PositionBiasFigures:
+class PositionBiasFigures(_Record):
     """Share of decisive votes won by side a, with its 95% Wilson interval."""
 
     decisive: int
@@ -237,30 +206,9 @@ class PositionBiasFigures:
     ci_lower: float
     ci_upper: float
 
-    def to_json(self) -> Json:
-        return {
-            "decisive": self.decisive,
-            "a_wins": self.a_wins,
-            "share": self.share,
-            "ci_lower": self.ci_lower,
-            "ci_upper": self.ci_upper,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> PositionBiasFigures | None:
-        if data is None:
-            return None
-        return cls(
-            decisive=data["decisive"],
-            a_wins=data["a_wins"],
-            share=data["share"],
-            ci_lower=data["ci_lower"],
-            ci_upper=data["ci_upper"],
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class Board:
+class Board(_Record):
     """The raw leaderboard of one scope (`arena.ranking.Leaderboard.to_json` as stored)."""
 
     method: str
@@ -274,63 +222,17 @@ class Board:
     matrices: Matrices
     position_bias: PositionBiasFigures | None
 
-    def to_json(self) -> Json:
-        return {
-            "method": self.method,
-            "scale": self.scale,
-            "base": self.base,
-            "settings": self.settings.to_json(),
-            "votes": self.votes,
-            "components": self.components,
-            "contestants": [c.to_json() for c in self.contestants],
-            "hidden": [h.to_json() for h in self.hidden],
-            "matrices": self.matrices.to_json(),
-            "position_bias": None if self.position_bias is None else self.position_bias.to_json(),
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Board:
-        return cls(
-            method=data["method"],
-            scale=data["scale"],
-            base=data["base"],
-            settings=BoardSettings.from_json(data["settings"]),
-            votes=data["votes"],
-            components=data["components"],
-            contestants=tuple(BoardRow.from_json(c) for c in data["contestants"]),
-            hidden=tuple(HiddenContestant.from_json(h) for h in data["hidden"]),
-            matrices=Matrices.from_json(data["matrices"]),
-            position_bias=PositionBiasFigures.from_json(data["position_bias"]),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class StyleRow:
+class StyleRow(_Record):
     name: str
     rating: float
     raw_rating: float
     component: int
 
-    def to_json(self) -> Json:
-        return {
-            "name": self.name,
-            "rating": self.rating,
-            "raw_rating": self.raw_rating,
-            "component": self.component,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StyleRow:
-        return cls(
-            name=data["name"],
-            rating=data["rating"],
-            raw_rating=data["raw_rating"],
-            component=data["component"],
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class StyleRatings:
+class StyleRatings(_Record):
     """Style-controlled ratings of one scope (`arena.ranking.StyleControl.to_json` as stored);
     contestants by adjusted rating."""
 
@@ -343,36 +245,9 @@ class StyleRatings:
     feature_std: dict[str, float]
     contestants: tuple[StyleRow, ...]
 
-    def to_json(self) -> Json:
-        return {
-            "method": self.method,
-            "votes": self.votes,
-            "features": list(self.features),
-            "coefficients": dict(self.coefficients),
-            "coefficients_rating_points": dict(self.coefficients_rating_points),
-            "feature_mean": dict(self.feature_mean),
-            "feature_std": dict(self.feature_std),
-            "contestants": [c.to_json() for c in self.contestants],
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> StyleRatings | None:
-        if data is None:
-            return None
-        return cls(
-            method=data["method"],
-            votes=data["votes"],
-            features=tuple(data["features"]),
-            coefficients=dict(data["coefficients"]),
-            coefficients_rating_points=dict(data["coefficients_rating_points"]),
-            feature_mean=dict(data["feature_mean"]),
-            feature_std=dict(data["feature_std"]),
-            contestants=tuple(StyleRow.from_json(c) for c in data["contestants"]),
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class ScopeEntry:
+class ScopeEntry(_Record):
     """One stored scope of a campaign, as the campaign's own snapshot lists them."""
 
     scope: str
@@ -381,28 +256,9 @@ class ScopeEntry:
     label: str
     votes: int
 
-    def to_json(self) -> Json:
-        return {
-            "scope": self.scope,
-            "kind": self.kind,
-            "value": self.value,
-            "label": self.label,
-            "votes": self.votes,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ScopeEntry:
-        return cls(
-            scope=data["scope"],
-            kind=data["kind"],
-            value=data["value"],
-            label=data["label"],
-            votes=data["votes"],
-        )
-
 
 @dataclass(frozen=True, kw_only=True)
-class Snapshot:
+class Snapshot(_Record):
     """One scope's stored figures. ``leaderboard`` and ``style`` are None without votes (and
     ``style`` with fewer than two rated contestants). ``scopes`` (the index of every stored
     scope) and ``last_vote_id`` belong to the campaign's own snapshot only: None on a slice's,
@@ -429,30 +285,14 @@ class Snapshot:
 
     def to_json(self) -> Json:
         """The payload to store (keys in the order they have always been written)."""
-        main = self.scopes is not None
-        out: Json = {
-            "schema": self.schema,
-            "campaign": self.campaign.to_json(),
-            "computed_at": self.computed_at.isoformat(),
-            "min_votes": self.min_votes,
-            "both_bad": self.both_bad,
-            "baseline": None if self.baseline is None else self.baseline.to_json(),
-            "rounds": self.rounds,
-            "scope": self.scope,
-            "kind": self.kind,
-            "value": self.value,
-            "label": self.label,
-            "status": self.status,
-            "vote_count": self.vote_count,
-        }
-        if main and self.status == "no_votes":
-            out["last_vote_id"] = self.last_vote_id
-        out["same_as_campaign"] = self.same_as_campaign
-        out["leaderboard"] = None if self.leaderboard is None else self.leaderboard.to_json()
-        out["style"] = None if self.style is None else self.style.to_json()
-        if self.scopes is not None:
-            out["scopes"] = [s.to_json() for s in self.scopes]
-            out.setdefault("last_vote_id", self.last_vote_id)
+        out = super().to_json()
+        if self.scopes is None:
+            del out["scopes"], out["last_vote_id"]
+        elif self.status == "no_votes":
+            # A campaign's snapshot without votes has always had last_vote_id after vote_count.
+            keys = list(out)
+            keys.insert(keys.index("same_as_campaign"), keys.pop())
+            out = {key: out[key] for key in keys}
         return out
 
     @classmethod
@@ -468,26 +308,6 @@ class Snapshot:
                 f"{SCHEMA}: recompute the campaign's ratings to rewrite it"
             )
         try:
-            scopes, board = data.get("scopes"), data["leaderboard"]
-            return cls(
-                schema=schema,
-                campaign=CampaignRef.from_json(data["campaign"]),
-                computed_at=dt.datetime.fromisoformat(data["computed_at"]),
-                min_votes=data["min_votes"],
-                both_bad=data["both_bad"],
-                baseline=RatingAnchor.from_json(data["baseline"]),
-                rounds=data["rounds"],
-                scope=data["scope"],
-                kind=data["kind"],
-                value=data["value"],
-                label=data["label"],
-                status=data["status"],
-                vote_count=data["vote_count"],
-                same_as_campaign=data["same_as_campaign"],
-                leaderboard=None if board is None else Board.from_json(board),
-                style=StyleRatings.from_json(data["style"]),
-                scopes=None if scopes is None else tuple(ScopeEntry.from_json(s) for s in scopes),
-                last_vote_id=data.get("last_vote_id"),
-            )
+            return super().from_json(data)
         except (KeyError, TypeError, ValueError) as exc:
             raise SnapshotError(f"not a snapshot payload of schema {SCHEMA}: {exc!r}") from exc
