@@ -332,8 +332,18 @@ class BattleAdmin(admin.ModelAdmin[Battle]):
 
 @admin.register(Vote)
 class VoteAdmin(admin.ModelAdmin[Vote]):
-    list_display = ["id", "campaign", "contestant_a", "contestant_b", "outcome", "created_at"]
-    list_filter = ["campaign", "outcome"]
+    list_display = [
+        "id",
+        "campaign",
+        "contestant_a",
+        "contestant_b",
+        "outcome",
+        "tainted",
+        "created_at",
+    ]
+    # Tainted: an answer named a model the question does not (kept out of the ratings unless
+    # the campaign counts them); the terms and the side are in `taint`.
+    list_filter = ["campaign", "outcome", "tainted"]
     search_fields = ["reason", "evaluator__username"]
     list_select_related = ["campaign", "contestant_a", "contestant_b"]
     readonly_fields = [f.name for f in Vote._meta.fields]

@@ -170,6 +170,17 @@ class Question(models.Model):
         blank=True,
         help_text=_("Later user turns, asked after the model's first answer."),
     )
+    named_terms = models.JSONField(
+        _("model names in the prompt"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Identity terms the prompt itself names: an answer may repeat them."),
+    )
+    asks_identity = models.BooleanField(
+        _("asks the model who it is"),
+        default=False,
+        help_text=_("A live prompt that asks the model its name or maker."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -213,6 +224,12 @@ class Answer(models.Model):
         default=_default_list,
         blank=True,
         help_text=_("Replies to the question's follow-up turns: [{raw, shown, report}, …]."),
+    )
+    named_terms = models.JSONField(
+        _("model names in the answer"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Identity terms any shown turn names, code included (the taint test)."),
     )
     flagged = models.BooleanField(
         _("flagged"),
@@ -271,6 +288,10 @@ class Campaign(models.Model):
         REDACT = "redact", _("Redact self-identification")
         EXCLUDE = "exclude", _("Keep self-identifying answers out of battles")
 
+    class TaintedVotes(models.TextChoices):
+        EXCLUDE = "exclude", _("Leave them out of the ratings")
+        COUNT = "count", _("Count them")
+
     name = models.CharField(_("name"), max_length=200, unique=True)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     description = models.TextField(_("description"), blank=True)
@@ -303,6 +324,16 @@ class Campaign(models.Model):
         max_length=8,
         choices=IdentityPolicy.choices,
         default=IdentityPolicy.REDACT,
+    )
+    tainted_votes = models.CharField(
+        _("votes on battles whose answer names a model"),
+        max_length=8,
+        choices=TaintedVotes.choices,
+        default=TaintedVotes.EXCLUDE,
+        help_text=_(
+            "A battle is tainted when an answer names a model or maker that the question does "
+            "not, or a live prompt asks the model who it is. Its vote is always stored."
+        ),
     )
     leaderboard_public = models.BooleanField(_("public leaderboard"), default=False)
     baseline = models.ForeignKey(
@@ -444,6 +475,17 @@ class Vote(models.Model):
     outcome = models.CharField(_("outcome"), max_length=8, choices=Outcome.choices)
     reason = models.TextField(_("reason"), blank=True)
     time_to_vote_ms = models.PositiveIntegerField(_("time to vote (ms)"), null=True, blank=True)
+    tainted = models.BooleanField(
+        _("tainted"),
+        default=False,
+        help_text=_("An answer named a model the question does not, or the prompt asked."),
+    )
+    taint = models.JSONField(
+        _("taint"),
+        default=_default_dict,
+        blank=True,
+        help_text=_("What tainted it: {side: [terms]}, and asks_identity."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
     class Meta:

@@ -90,6 +90,8 @@ __all__ = [
     "KNOWN_SPECIAL_TOKENS",
     "MAX_REDACTION_GROWTH",
     "StripResult",
+    "asks_identity",
+    "named_terms",
     "safe_prefix",
     "start_pending",
     "strip_answer",
@@ -2097,6 +2099,57 @@ def strip_answer(
         "flagged": flagged,
     }
     return StripResult(shown=text, report=report, flagged=flagged)
+
+
+# The safety net --------------------------------------------------------------------------------
+
+
+def named_terms(text: str, identity_terms: Iterable[str] = ()) -> list[str]:
+    """Every identity term (the known ones and ``identity_terms``) that ``text`` names anywhere,
+    code included, matched on the same normalised view as the stripper (NFKC, confusables,
+    format characters and Markdown markers ignored), each as the term it matched, in lower
+    case, sorted. Unlike `strip_answer` this does not ask whether the text is about itself:
+    it is the keyword test that keeps a battle whose answer names a model out of the ratings
+    (FastChat's, on a normalised view), whatever the detection above missed."""
+    terms = _clean_terms(identity_terms)
+    pattern = _identity_patterns(terms).term
+    matched = {m.group() for m in pattern.finditer(_view(text).text)}
+    if not matched:
+        return []
+    known = _by_length({*KNOWN_IDENTITY_TERMS, *terms})
+    found: set[str] = set()
+    for phrase in matched:
+        for term in known:  # longest first: "Mistral AI" before "Mistral"
+            if re.match(_term_source(term), phrase, re.IGNORECASE):
+                found.add(term.casefold())
+                break
+    return sorted(found)
+
+
+# "Who are you?" in the languages the detection covers: a live prompt that asks the model its
+# name, maker or model makes any answer an identity answer.
+_ASKS_IDENTITY_RE: Final = re.compile(
+    r"(?i:\bwho\s+(?:are|r)\s+(?:you|u)\b|\bwhat(?:'s|\s+is)\s+your\s+(?:name|model)\b"
+    r"|\bwhat\s+(?:model|llm|ai|language\s+model)\s+(?:are\s+you|is\s+this)\b"
+    r"|\bwho\s+(?:made|built|created|trained|developed)\s+you\b"
+    r"|\b(?:which|what)\s+company\s+(?:made|built|created|trained)\s+you\b"
+    r"|\bidentify\s+yourself\b|\bintroduce\s+yourself\b"
+    r"|\byour\s+(?:own\s+)?(?:model\s+)?(?:name|maker|creator|developer|vendor|provider)\b"
+    r"|\bqui\s+es[-\s]tu\b|\bqui\s+êtes[-\s]vous\b|\bquel\s+modèle\s+es[-\s]tu\b"
+    r"|\bqui\s+t'a\s+(?:créé|entraîné|développé)"
+    r"|\bqui[ée]n\s+eres\b|\bqu[ée]\s+modelo\s+eres\b|\bqui[ée]n\s+te\s+(?:cre[óo]|entren[óo])"
+    r"|\bwer\s+bist\s+du\b|\bwelches\s+modell\s+bist\s+du\b|\bwer\s+hat\s+dich\s+"
+    r"(?:gebaut|trainiert|entwickelt|erschaffen))"
+    r"|(?:너|당신|넌|니)\s*(?:는|은)?\s*누구|(?:무슨|어떤|어느)\s*(?:모델|AI|인공지능)|"
+    r"누가\s*(?:너|당신)를?\s*(?:만들|개발|훈련)|이름이\s*(?:뭐|무엇)"
+    r"|あなたは(?:誰|だれ)|君は(?:誰|だれ)|何の(?:モデル|AI)|どの(?:モデル|AI)|誰が(?:あなた|君)を"
+    r"|你是(?:谁|誰|什么模型|哪个模型)|您是(?:谁|誰)|谁(?:创造|开发|训练|制造)了你|你叫什么"
+)
+
+
+def asks_identity(prompt: str) -> bool:
+    """Whether a prompt asks the model who or what it is (its name, maker or model)."""
+    return _ASKS_IDENTITY_RE.search(_view(prompt).text) is not None
 
 
 # The live stream's hold-back ------------------------------------------------------------------

@@ -14,6 +14,9 @@ rows are already in memory. Nothing else in `arena` restates these conditions.
   self-identification unless an admin released it. Under *redact* a flagged answer is served
   on purpose: its shown text was redacted, which is what that policy means.
 - **round complete**: both sides of a live battle have answered the latest user turn.
+- **taint**: a battle whose shown answers name a model or maker that its question does not,
+  or whose prompt asks the model who it is; decided from terms stored with the answers and
+  the question (`battle_taint`), in the vote's own statement.
 """
 
 from __future__ import annotations
@@ -228,3 +231,28 @@ def round_complete_sql(*, a: str, b: str, question: str) -> str:
         f"AND {length}({a}.followups) >= {length}({question}.turns) "
         f"AND {length}({b}.followups) >= {length}({question}.turns)"
     )
+
+
+# Taint -------------------------------------------------------------------------------------------
+
+
+def battle_taint(
+    *,
+    question_terms: Sequence[str],
+    asks_identity: bool,
+    a_terms: Sequence[str],
+    b_terms: Sequence[str],
+) -> dict[str, Any]:
+    """What taints a battle: per side, the identity terms its answer names that the question
+    does not (sorted), and ``asks_identity`` when a user turn asks the model who it is. An
+    empty result: the battle is clean. The vote is stored either way; the campaign decides
+    whether it counts (`Campaign.tainted_votes`)."""
+    asked = set(question_terms)
+    taint: dict[str, Any] = {}
+    for side, terms in (("a", a_terms), ("b", b_terms)):
+        named = sorted(set(terms) - asked)
+        if named:
+            taint[side] = named
+    if asks_identity:
+        taint["asks_identity"] = True
+    return taint

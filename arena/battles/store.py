@@ -355,7 +355,8 @@ def battle_insert(values: Mapping[str, Any]) -> int:
 _LOCK_SQL = """
 SELECT b.id, b.state, b.mode, b.served_at, b.expires_at <= %(now)s, b.campaign_id,
        b.question_id, aa.contestant_id, ab.contestant_id, c.reveal_after_vote, ca.name, cb.name,
-       ({recent}) AS recent, ({complete}) AS complete, ({access}) AS allowed
+       ({recent}) AS recent, ({complete}) AS complete, ({access}) AS allowed,
+       q.named_terms, q.asks_identity, aa.named_terms, ab.named_terms
 FROM arena_battle b
 JOIN arena_question q ON q.id = b.question_id
 JOIN arena_answer aa ON aa.id = b.answer_a_id
@@ -387,6 +388,7 @@ class VoteTarget:
     recent_votes: int
     round_complete: bool
     allowed: bool  # the owner may still use the battle's campaign (rules.campaign_access_*)
+    taint: dict[str, Any]  # rules.battle_taint; empty: clean
 
 
 def vote_target_lock(
@@ -418,7 +420,8 @@ def vote_target_lock(
     if row is None:
         return None
     (battle_id, state, mode, served_at, expired, campaign_id, question_id) = row[:7]
-    contestant_a, contestant_b, reveals, name_a, name_b, recent, complete, allowed = row[7:]
+    contestant_a, contestant_b, reveals, name_a, name_b, recent, complete, allowed = row[7:15]
+    question_terms, asks, a_terms, b_terms = row[15:]
     return VoteTarget(
         battle_id=battle_id,
         state=state,
@@ -435,13 +438,20 @@ def vote_target_lock(
         recent_votes=int(recent),
         round_complete=bool(complete),
         allowed=bool(allowed),
+        taint=rules.battle_taint(
+            question_terms=as_json(question_terms) or [],
+            asks_identity=bool(asks),
+            a_terms=as_json(a_terms) or [],
+            b_terms=as_json(b_terms) or [],
+        ),
     )
 
 
 _INSERT_VOTE_SQL = """
 INSERT INTO arena_vote (battle_id, campaign_id, evaluator_id, question_id, contestant_a_id,
-                        contestant_b_id, outcome, reason, time_to_vote_ms, created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        contestant_b_id, outcome, reason, time_to_vote_ms, tainted, taint,
+                        created_at)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
@@ -460,6 +470,8 @@ def vote_insert(values: Mapping[str, Any]) -> int:
             values["outcome"],
             values["reason"],
             values["time_to_vote_ms"],
+            values["tainted"],
+            db_value(Vote, "taint", values["taint"]),
             db_value(Vote, "created_at", values["created_at"]),
         ],
     )

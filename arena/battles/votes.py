@@ -111,6 +111,8 @@ def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote
         "outcome": outcome,
         "reason": reason,
         "time_to_vote_ms": max(0, int((now - target.served_at).total_seconds() * 1000)),
+        "tainted": bool(target.taint),
+        "taint": target.taint,
         "created_at": now,
     }
     vote_id = store.vote_insert(values)

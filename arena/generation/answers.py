@@ -46,6 +46,22 @@ def identity_terms() -> list[str]:
     return sorted(terms)
 
 
+def question_names_record(*, question: Question, terms: list[str]) -> None:
+    """Store which identity terms the question's own turns name, and whether one asks the
+    model who it is: the other half of the taint test (`battles.rules.battle_taint`)."""
+    turns = [question.text, *(str(t) for t in question.turns)]
+    names = backend.named_terms("\n\n".join(turns), terms)
+    asks = any(backend.asks_identity(t) for t in turns)
+    if names != question.named_terms or asks != question.asks_identity:
+        Question.objects.filter(pk=question.pk).update(named_terms=names, asks_identity=asks)
+        question.named_terms, question.asks_identity = names, asks
+
+
+def answer_names(texts: Iterable[str], terms: list[str]) -> list[str]:
+    """The identity terms that any shown turn of an answer names, code included."""
+    return backend.named_terms("\n\n".join(texts), terms)
+
+
 @dataclass(frozen=True)
 class Enqueued:
     answer_ids: list[int]
@@ -215,7 +231,7 @@ def answer_generate(*, answer_id: int) -> str:
 @transaction.atomic
 def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms: int) -> str:
     """Strip and store a finished generation; only a running answer is written."""
-    answer = Answer.objects.select_related("contestant").get(pk=answer_id)
+    answer = Answer.objects.select_related("contestant", "question").get(pk=answer_id)
     terms = identity_terms()
     stripped = [
         backend.strip_for_contestant(
@@ -235,6 +251,7 @@ def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms:
             for r, s in zip(results[1:], rest, strict=True)
         ],
         flagged=flagged,
+        named_terms=answer_names([s.shown for s in stripped], terms),
         prompt_tokens=sum(r.prompt_tokens for r in results),
         completion_tokens=sum(r.completion_tokens for r in results),
         latency_ms=latency_ms,
@@ -244,5 +261,6 @@ def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms:
     if not updated:
         logger.info("answer %s was finished elsewhere; result dropped", answer_id)
         return "skipped"
+    question_names_record(question=answer.question, terms=terms)
     _notify_for(answer_id)
     return "done"

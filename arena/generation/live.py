@@ -19,7 +19,14 @@ from arena import dispatch
 from arena.battles.live import battle_group
 from arena.battles.rules import side_done
 from arena.generation import backend
-from arena.generation.answers import answer_claim, answer_fail, answer_release, identity_terms
+from arena.generation.answers import (
+    answer_claim,
+    answer_fail,
+    answer_names,
+    answer_release,
+    identity_terms,
+    question_names_record,
+)
 from arena.generation.backend import (
     KNOWN_IDENTITY_TERMS,
     BackendUnavailable,
@@ -161,16 +168,33 @@ def live_turn_generate(*, battle_id: int, side: Side, turn: int) -> str:
     )
     if not blind:
         stripper.finish(stripped.shown)
-    _store_turn(battle_id=battle_id, side=side, turn=turn, result=result, stripped=stripped)
+    _store_turn(
+        battle_id=battle_id,
+        side=side,
+        turn=turn,
+        result=result,
+        stripped=stripped,
+        terms=stripper.terms,
+    )
     return "done"
 
 
 @transaction.atomic
 def _store_turn(
-    *, battle_id: int, side: Side, turn: int, result: GenerationResult, stripped: StripResult
+    *,
+    battle_id: int,
+    side: Side,
+    turn: int,
+    result: GenerationResult,
+    stripped: StripResult,
+    terms: list[str],
 ) -> None:
     # The battle row lock serialises the two sides, so exactly one of them sees both done.
-    battle = Battle.objects.select_for_update().select_related("campaign").get(pk=battle_id)
+    battle = (
+        Battle.objects.select_for_update(of=("self",))
+        .select_related("campaign", "question")
+        .get(pk=battle_id)
+    )
     answer_id = battle.answer_a_id if side == "a" else battle.answer_b_id
     answer = Answer.objects.select_for_update().get(pk=answer_id)
     flagged = bool(stripped.report.get("identity_mentions"))
@@ -195,7 +219,10 @@ def _store_turn(
         ]
         answer.completion_tokens = (answer.completion_tokens or 0) + result.completion_tokens
         answer.flagged = answer.flagged or flagged
+    shown = [answer.shown_text, *(str(f.get("shown", "")) for f in answer.followups)]
+    answer.named_terms = answer_names(shown, terms)
     answer.save()
+    question_names_record(question=battle.question, terms=terms)
     code = str(battle.code)
     if not battle.campaign.blind_timing:
         html = str(md(stripped.shown))

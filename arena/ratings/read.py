@@ -119,6 +119,8 @@ class LeaderboardPage:
     computed_at: dt.datetime | None
     vote_count: int
     counted_votes: int
+    # Votes the campaign left out because an answer named a model (Campaign.tainted_votes).
+    excluded_tainted: int
     rows: list[Row]
     raw_rows: list[Row]  # the raw ratings with their intervals, whichever the view
     hidden: list[tuple[str, int]]
@@ -213,9 +215,16 @@ def leaderboard_get(
         )
         for s in index.scopes or ()
     ]
+    excluded = index.excluded_tainted or 0
     board = snapshot.leaderboard
     if snapshot.status != "ok" or board is None:
-        return _empty(campaign, "no_votes", scopes=scopes, computed_at=stored.computed_at)
+        return _empty(
+            campaign,
+            "no_votes",
+            scopes=scopes,
+            computed_at=stored.computed_at,
+            excluded_tainted=excluded,
+        )
     style = snapshot.style
     raw_rows = _raw_rows(board)
     rows = _style_rows(board, style) if view == "style" and style else raw_rows
@@ -235,6 +244,7 @@ def leaderboard_get(
         computed_at=stored.computed_at,
         vote_count=stored.vote_count,
         counted_votes=int(board.votes),
+        excluded_tainted=excluded,
         rows=rows,
         raw_rows=raw_rows,
         hidden=[(h.name, int(h.votes)) for h in board.hidden],
@@ -270,6 +280,7 @@ def _empty(
     *,
     scopes: list[ScopeOption] | None = None,
     computed_at: dt.datetime | None = None,
+    excluded_tainted: int = 0,
 ) -> LeaderboardPage:
     return LeaderboardPage(
         campaign_id=campaign.pk,
@@ -282,6 +293,7 @@ def _empty(
         computed_at=computed_at,
         vote_count=0,
         counted_votes=0,
+        excluded_tainted=excluded_tainted,
         rows=[],
         raw_rows=[],
         hidden=[],

@@ -45,6 +45,7 @@ from arena.ratings.store import (
     rating_campaign_get,
     snapshot_is_stale,
     snapshots_replace,
+    tainted_excluded,
     votes_read,
 )
 
@@ -316,11 +317,16 @@ def ratings_recompute(*, campaign_id: int) -> RecomputeResult:
     campaign = rating_campaign_get(campaign_id=campaign_id)
     how = _settings_for(campaign)
     now = timezone.now()
+    exclude = campaign.tainted_votes == Campaign.TaintedVotes.EXCLUDE
     with transaction.atomic():  # one transaction, so the session settings apply to all reads
-        data = votes_read(campaign_id=campaign_id, now=now)
+        data = votes_read(campaign_id=campaign_id, now=now, exclude_tainted=exclude)
+        excluded = tainted_excluded(campaign_id=campaign_id, last_vote_id=None) if exclude else 0
     read = time.perf_counter()
     timings: dict[str, float] = {}
     snapshots = _snapshots(campaign, data, how, now, timings)
+    if exclude:
+        # The campaign's own snapshot says what it left out (slices of it leave out as much).
+        snapshots[0] = replace(snapshots[0], excluded_tainted=excluded)
     rated = time.perf_counter()
     stored_at = snapshots_replace(campaign_id=campaign_id, snapshots=snapshots, started=now)
     if stored_at is not None:

@@ -282,16 +282,21 @@ class Snapshot(_Record):
     style: StyleRatings | None
     scopes: tuple[ScopeEntry, ...] | None = None
     last_vote_id: int | None = None
+    # The campaign's own snapshot, where the campaign leaves tainted votes out
+    # (Campaign.tainted_votes): how many it left out. Absent from the payload otherwise.
+    excluded_tainted: int | None = None
 
     def to_json(self) -> Json:
         """The payload to store (keys in the order they have always been written)."""
         out = super().to_json()
+        if self.excluded_tainted is None:
+            del out["excluded_tainted"]
         if self.scopes is None:
             del out["scopes"], out["last_vote_id"]
         elif self.status == "no_votes":
             # A campaign's snapshot without votes has always had last_vote_id after vote_count.
-            keys = list(out)
-            keys.insert(keys.index("same_as_campaign"), keys.pop())
+            keys = [k for k in out if k != "last_vote_id"]
+            keys.insert(keys.index("same_as_campaign"), "last_vote_id")
             out = {key: out[key] for key in keys}
         return out
 

@@ -139,13 +139,33 @@ def _chunks(ids: IntArray) -> Iterable[list[int]]:
         yield values[start : start + _CHUNK]
 
 
-def votes_read(*, campaign_id: int, now: dt.datetime) -> Votes | None:
+# Which votes a campaign's ratings count, written once in both forms: all of them, or (the
+# default, Campaign.tainted_votes) all but those on battles whose answer named a model.
+_COUNTED_SQL = {False: "", True: " AND NOT tainted"}
+
+
+def counted_votes(*, campaign_id: int, exclude_tainted: bool) -> QuerySet[Vote]:
+    """The campaign's votes its ratings count (`_COUNTED_SQL` is the same rule in SQL)."""
+    votes = Vote.objects.filter(campaign_id=campaign_id)
+    return votes.filter(tainted=False) if exclude_tainted else votes
+
+
+def tainted_excluded(*, campaign_id: int, last_vote_id: int | None) -> int:
+    """How many of the campaign's votes up to ``last_vote_id`` (all, for None) are tainted."""
+    votes = Vote.objects.filter(campaign_id=campaign_id, tainted=True)
+    if last_vote_id is not None:
+        votes = votes.filter(id__lte=last_vote_id)
+    return votes.count()
+
+
+def votes_read(*, campaign_id: int, now: dt.datetime, exclude_tainted: bool) -> Votes | None:
     """Everything the ratings need, counted by the database (None without votes). Votes are
     grouped by question and contestants, which the vote carries itself; only on questions
     where a contestant has more than one answer (its settings changed) does the count join the
     battles to learn which answer each side showed. Call it inside a transaction, so that the
-    session settings of `_tune_session` apply to all its reads."""
-    votes = Vote.objects.filter(campaign_id=campaign_id)
+    session settings of `_tune_session` apply to all its reads. ``exclude_tainted``: count
+    only untainted votes (`counted_votes`)."""
+    votes = counted_votes(campaign_id=campaign_id, exclude_tainted=exclude_tainted)
     last_vote_id = votes.aggregate(last=Max("id"))["last"]
     if last_vote_id is None:
         return None
@@ -196,7 +216,9 @@ def votes_read(*, campaign_id: int, now: dt.datetime) -> Votes | None:
     names_by_id = dict(
         Contestant.objects.filter(pk__in=contestant_ids.tolist()).values_list("id", "name")
     )
-    ordered = _read_ordered(campaign_id, int(last_vote_id), contestant_ids, questions.id)
+    ordered = _read_ordered(
+        campaign_id, int(last_vote_id), contestant_ids, questions.id, exclude_tainted
+    )
     return Votes(
         names=[names_by_id[pk] for pk in contestant_ids.tolist()],
         questions=questions,
@@ -292,14 +314,19 @@ def _with_answers(answers: Answers, answer_ids: IntArray) -> Answers:
 
 
 def _read_ordered(
-    campaign_id: int, last_vote_id: int, contestant_ids: IntArray, question_ids: IntArray
+    campaign_id: int,
+    last_vote_id: int,
+    contestant_ids: IntArray,
+    question_ids: IntArray,
+    exclude_tainted: bool,
 ) -> Ordered:
     """Contestants, question and outcome code of every vote in (created_at, id) order."""
     if connection.vendor == "postgresql":
-        data = _fetch_packed(campaign_id, last_vote_id)
+        data = _fetch_packed(campaign_id, last_vote_id, exclude_tainted)
     else:  # SQLite, the zero-setup `make run`: small campaigns, plain rows are fine
         rows = (
-            Vote.objects.filter(campaign_id=campaign_id, id__lte=last_vote_id)
+            counted_votes(campaign_id=campaign_id, exclude_tainted=exclude_tainted)
+            .filter(id__lte=last_vote_id)
             .order_by("created_at", "id")
             .annotate(code=_outcome_code())
             .values_list("contestant_a_id", "contestant_b_id", "question_id", "code")
@@ -316,7 +343,7 @@ def _read_ordered(
 _PACKED = np.dtype([("a", ">i8"), ("b", ">i8"), ("q", ">i8"), ("o", ">i2")])
 
 
-def _fetch_packed(campaign_id: int, last_vote_id: int) -> IntArray:
+def _fetch_packed(campaign_id: int, last_vote_id: int, exclude_tainted: bool) -> IntArray:
     """PostgreSQL packs the four numbers of each vote into one bytea in vote order, fetched in
     binary: 1.7 M votes arrive as one 43 MB value in about a second, where as many Python tuples
     take twice as long (and the text protocol's hex encoding of the bytea nearly as long)."""
@@ -327,6 +354,7 @@ def _fetch_packed(campaign_id: int, last_vote_id: int) -> IntArray:
         "SELECT string_agg(int8send(contestant_a_id) || int8send(contestant_b_id)"  # noqa: S608
         f" || int8send(question_id) || int2send((CASE outcome {codes} END)::int2),"
         f" ''::bytea ORDER BY created_at, id) FROM {table} WHERE campaign_id = %s AND id <= %s"
+        f"{_COUNTED_SQL[exclude_tainted]}"
     )
     connection.ensure_connection()
     # Django's psycopg cursors bind parameters client-side, which rules out binary results.
@@ -396,12 +424,16 @@ def snapshot_is_stale(*, campaign_id: int) -> bool:
         last_counted = Snapshot.from_json(snapshot.payload).last_vote_id
     except SnapshotError:
         return True
-    votes = Vote.objects.filter(campaign_id=campaign_id).aggregate(
-        n=Count("id"), last=Max("id"), newest=Max("created_at")
+    policy = Campaign.objects.filter(pk=campaign_id).values_list("tainted_votes", flat=True)
+    exclude = policy.first() == Campaign.TaintedVotes.EXCLUDE
+    votes = counted_votes(campaign_id=campaign_id, exclude_tainted=exclude).aggregate(
+        n=Count("id"), last=Max("id")
     )
+    # Any vote, counted or not, changes the snapshot (a tainted one changes what it excluded).
+    newest = Vote.objects.filter(campaign_id=campaign_id).aggregate(newest=Max("created_at"))
     # Ids catch imported votes (whose created_at lies in the past), the count catches deletions.
     return (
         votes["n"] != snapshot.vote_count
         or (votes["last"] or None) != last_counted
-        or (votes["newest"] is not None and votes["newest"] > snapshot.computed_at)
+        or (newest["newest"] is not None and newest["newest"] > snapshot.computed_at)
     )

@@ -14,7 +14,7 @@ from arena.battles.live import LiveRefused, live_battle_continue, live_battle_st
 from arena.battles.read import battle_get_for_evaluator
 from arena.battles.rules import Owner
 from arena.battles.votes import vote_cast
-from arena.models import Answer, Battle
+from arena.models import Answer, Battle, Vote
 from tests import factories
 from tests.openai_stub import stream_reply
 from tests.workers import Worker, flush_broker, wait_for
@@ -97,3 +97,27 @@ def test_a_follow_up_is_answered_by_both_sides_and_then_voted(
     assert public.can_vote
     vote = vote_cast(code=str(battle.code), owner=owner, outcome="tie")
     assert vote.battle_id == battle.pk
+    assert not Vote.objects.get(pk=vote.pk).tainted, "no answer named a model"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_live_prompt_that_asks_the_model_who_it_is_taints_the_vote(
+    worker: Worker, endpoint: str
+) -> None:
+    contestants = [
+        factories.ContestantFactory(
+            backend="openai", model="remote", base_url=endpoint, queue=QUEUE, max_tokens=16
+        )
+        for _ in range(2)
+    ]
+    campaign = factories.CampaignFactory(allow_live=True)
+    campaign.contestants.add(*contestants)
+    user = factories.UserFactory()
+    campaign.evaluators.add(user)
+    owner = Owner(user=user)
+    battle = live_battle_start(campaign=campaign, owner=owner, prompt="Who are you?")
+    wait_for(lambda: _answers_have(battle, 0), timeout=60, what="turn 0", log=worker.output())
+    vote = vote_cast(code=str(battle.code), owner=owner, outcome="a")
+    stored = Vote.objects.get(pk=vote.pk)
+    assert stored.tainted
+    assert stored.taint == {"asks_identity": True}
