@@ -13,9 +13,9 @@ from django.utils.translation import gettext as _
 
 from arena import dispatch
 from arena.battles import store
-from arena.battles.rules import Owner, access_lost_message
+from arena.battles.rules import Owner, access_lost_message, battle_taint
 from arena.battles.sampler import battle_expire
-from arena.models import Battle, Vote
+from arena.models import Battle, Campaign, Vote
 from arena.public import PublicReveal
 from arena.ratings.schedule import ratings_recompute_soon
 
@@ -126,3 +126,25 @@ def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote
         else None
     )
     return CastVote(vote=store.from_row(Vote, {"id": vote_id, **values}), reveal=reveal)
+
+
+def votes_taint_again(*, campaign: Campaign) -> int:
+    """Decide again, from the names stored with answers and questions now, which of the
+    campaign's votes are tainted (`rules.battle_taint`); returns how many changed. The votes
+    themselves are never touched otherwise."""
+    changed = 0
+    votes = Vote.objects.filter(campaign=campaign).select_related(
+        "battle__question", "battle__answer_a", "battle__answer_b"
+    )
+    for vote in votes.iterator(chunk_size=500):
+        battle = vote.battle
+        taint = battle_taint(
+            question_terms=battle.question.named_terms,
+            asks_identity=battle.question.asks_identity,
+            a_terms=battle.answer_a.named_terms,
+            b_terms=battle.answer_b.named_terms,
+        )
+        if taint != vote.taint or bool(taint) != vote.tainted:
+            Vote.objects.filter(pk=vote.pk).update(tainted=bool(taint), taint=taint)
+            changed += 1
+    return changed

@@ -264,3 +264,34 @@ def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms:
     question_names_record(question=answer.question, terms=terms)
     _notify_for(answer_id)
     return "done"
+
+
+@dataclass(frozen=True)
+class NamesRecorded:
+    answers: int  # answers whose recorded names changed
+    questions: int  # questions whose recorded names changed
+
+
+def names_record_all(*, question_sets: Iterable[QuestionSet] | None = None) -> NamesRecorded:
+    """Record again the identity terms of every finished answer and its question (of these
+    sets, or all): for answers stored before names were recorded, or after contestants were
+    registered whose names earlier answers already used."""
+    terms = identity_terms()
+    answers = Answer.objects.filter(status=Answer.Status.DONE).select_related("question")
+    if question_sets is not None:
+        answers = answers.filter(question__question_set__in=list(question_sets))
+    changed_answers = 0
+    seen: dict[int, Question] = {}
+    for answer in answers.iterator(chunk_size=500):
+        shown = [answer.shown_text, *(str(f.get("shown", "")) for f in answer.followups)]
+        names = answer_names(shown, terms)
+        if names != answer.named_terms:
+            Answer.objects.filter(pk=answer.pk).update(named_terms=names)
+            changed_answers += 1
+        seen.setdefault(answer.question_id, answer.question)
+    changed_questions = 0
+    for question in seen.values():
+        before = (list(question.named_terms), question.asks_identity)
+        question_names_record(question=question, terms=terms)
+        changed_questions += before != (question.named_terms, question.asks_identity)
+    return NamesRecorded(answers=changed_answers, questions=changed_questions)

@@ -3,8 +3,11 @@ out of the ratings unless the campaign counts them."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 
 from arena.battles.rules import Owner, battle_taint
@@ -137,3 +140,28 @@ def test_a_clean_battle_is_not_tainted_and_counts() -> None:
     vote_cast(code=str(battle.code), owner=owner, outcome="tie")
     assert not Vote.objects.get(battle=battle).tainted
     assert ratings_recompute(campaign_id=campaign.pk).vote_count == 1
+
+
+@pytest.mark.django_db
+def test_record_names_taints_votes_on_answers_stored_before_names_were_recorded() -> None:
+    campaign, contestants, (question,) = factories.campaign_with_answers(contestants=2, questions=1)
+    old = Answer.objects.get(question=question, contestant=contestants[0])
+    # As an answer stored before this release: the text names a model, nothing is recorded.
+    Answer.objects.filter(pk=old.pk).update(shown_text="Made by Anthropic, answer: 42.")
+    user = factories.UserFactory()
+    campaign.evaluators.add(user)
+    owner = Owner(user=user)
+    battle = battle_next(campaign=campaign, owner=owner)
+    assert battle is not None
+    vote = vote_cast(code=str(battle.code), owner=owner, outcome="b")
+    assert not Vote.objects.get(pk=vote.pk).tainted
+
+    out = io.StringIO()
+    call_command("record_names", campaign=campaign.slug, stdout=out)
+    assert Answer.objects.get(pk=old.pk).named_terms == ["anthropic"]
+    stored = Vote.objects.get(pk=vote.pk)
+    assert stored.tainted
+    assert list(stored.taint.values()) == [["anthropic"]]
+    assert f"{campaign.slug}: 1 votes changed taint" in out.getvalue()
+    call_command("record_names", campaign=campaign.slug, stdout=io.StringIO())
+    assert Vote.objects.get(pk=vote.pk).taint == stored.taint, "a second run changes nothing"
