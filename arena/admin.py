@@ -384,7 +384,11 @@ class ApiTokenAdmin(admin.ModelAdmin[ApiToken]):
         return ["user", "name", "prefix", "scopes", "expires_at", "created_at", "last_used_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> list[str]:
-        return [] if obj is None else ["user", "prefix", "scopes", "created_at", "last_used_at"]
+        if obj is None:
+            return []
+        fixed = ["user", "prefix", "scopes", "created_at", "last_used_at"]
+        # Only a superuser moves an expiry: a holder must not lift the one set for them.
+        return fixed if request.user.is_superuser else [*fixed, "expires_at"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
         tokens = super().get_queryset(request)

@@ -127,7 +127,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Failed logins (the login page and the admin's) are counted per username and client IP by
 # django-axes; at ARENA_LOGIN_FAILURES failures that pair is refused, even with the right
 # password, for ARENA_LOGIN_COOLOFF_MINUTES. Keying on the pair, as axes recommends, keeps an
-# attacker from locking a real user out from elsewhere. authenticate() needs the request.
+# attacker from locking a real user out from elsewhere, provided the client address is the
+# client's: behind a proxy, uvicorn must trust its X-Forwarded-For (FORWARDED_ALLOW_IPS, see
+# docker/.env.example). authenticate() needs the request.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

@@ -203,6 +203,19 @@ def test_staff_cannot_reassign_or_see_another_users_token_in_the_admin(client: C
     assert "theirs" not in changelist
 
 
+def test_staff_cannot_lift_the_expiry_set_on_their_own_token(client: Client) -> None:
+    staff = _token_admin_staff()
+    expires = timezone.now() + dt.timedelta(days=3)
+    own, _key = api_token_create(user=staff, name="own", expires_at=expires)
+    client.force_login(staff)
+    client.post(
+        reverse("admin:arena_apitoken_change", args=[own.pk]),
+        {"name": "own", "expires_at_0": "", "expires_at_1": "", "expires_at": ""},
+    )
+    own.refresh_from_db()
+    assert own.expires_at == expires
+
+
 def _cookie_texts(response: HttpResponse) -> list[str]:
     """Every Set-Cookie header, and any messages cookie decoded."""
     texts = [morsel.OutputString() for morsel in response.cookies.values()]
