@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from arena.accounts.tokens import api_token_create
+from arena.battles.read import reveal_conflicts
 from arena.forms import ApiTokenForm, QuestionUploadForm
 from arena.generation.answers import answers_enqueue_missing, answers_retry
 from arena.generation.audit import strip_audit_get
@@ -319,6 +320,20 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
     @admin.display(description=_("votes"), ordering="n_votes")
     def vote_count(self, obj: Campaign) -> int:
         return int(getattr(obj, "n_votes", 0))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        others = reveal_conflicts(campaign=form.instance)
+        if others:
+            messages.warning(
+                request,
+                _(
+                    "Campaigns %(names)s show answers that this campaign also shows, but "
+                    "differ in revealing identities after the vote: a reveal in one tells "
+                    "its evaluators who wrote answers the other's evaluators judge blind."
+                )
+                % {"names": ", ".join(c.name for c in others)},
+            )
 
 
 @admin.register(Battle)

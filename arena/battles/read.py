@@ -191,3 +191,20 @@ def progress_get(*, campaign: Campaign, owner: Owner) -> PublicProgress:
     return PublicProgress(
         votes=votes.count(), remaining_questions=remaining_questions(campaign=campaign, owner=owner)
     )
+
+
+def reveal_conflicts(*, campaign: Campaign) -> list[Campaign]:
+    """Other campaigns that show answers this one shows (a question set and a contestant in
+    common) but reveal identities after the vote where this one does not, or the other way
+    round: a reveal in one tells its evaluators who wrote answers the other's evaluators are
+    meant to judge blind."""
+    return list(
+        Campaign.objects.filter(
+            question_sets__in=campaign.question_sets.all(),
+            contestants__in=campaign.contestants.all(),
+        )
+        .exclude(pk=campaign.pk)
+        .exclude(reveal_after_vote=campaign.reveal_after_vote)
+        .distinct()
+        .order_by("name")
+    )

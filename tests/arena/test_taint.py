@@ -165,3 +165,32 @@ def test_record_names_taints_votes_on_answers_stored_before_names_were_recorded(
     assert f"{campaign.slug}: 1 votes changed taint" in out.getvalue()
     call_command("record_names", campaign=campaign.slug, stdout=io.StringIO())
     assert Vote.objects.get(pk=vote.pk).taint == stored.taint, "a second run changes nothing"
+
+
+@pytest.mark.django_db
+def test_the_admin_warns_when_campaigns_sharing_answers_differ_in_revealing() -> None:
+    blind, contestants, _q = factories.campaign_with_answers(reveal_after_vote=False)
+    revealing = factories.CampaignFactory(reveal_after_vote=True)
+    revealing.question_sets.add(*blind.question_sets.all())
+    revealing.contestants.add(contestants[0])
+    unrelated = factories.CampaignFactory(reveal_after_vote=True)
+    staff = factories.UserFactory(is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(staff)
+    data = {
+        "name": blind.name,
+        "slug": blind.slug,
+        "question_sets": [s.pk for s in blind.question_sets.all()],
+        "contestants": [c.pk for c in contestants],
+        "both_bad": blind.both_bad,
+        "identity_policy": blind.identity_policy,
+        "tainted_votes": blind.tainted_votes,
+        "baseline_rating": "1000",
+        "active": "on",
+    }
+    page = client.post(f"/admin/arena/campaign/{blind.pk}/change/", data, follow=True)
+    assert page.status_code == 200
+    warnings = [str(m) for m in page.context["messages"] if "revealing identities" in str(m)]
+    assert len(warnings) == 1, [str(m) for m in page.context["messages"]]
+    assert revealing.name in warnings[0]
+    assert unrelated.name not in warnings[0]
