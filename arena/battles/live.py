@@ -8,11 +8,12 @@ import datetime as dt
 import uuid
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from arena import dispatch
+from arena.battles import store
 from arena.battles.read import battle_access_check
 from arena.battles.rules import AccessDenied, Owner, round_complete
 from arena.battles.sampler import battle_create, pair_order
@@ -47,23 +48,9 @@ def _live_set(campaign: Campaign) -> QuestionSet:
     return question_set
 
 
-def _owner_lock(owner: Owner) -> None:
-    """Hold this owner's live-start lock until the transaction ends, so that counting recent
-    starts and inserting the new one are a single step: concurrent starts of one owner wait
-    here instead of all passing the count. SQLite needs none (writers already run one at a
-    time: BEGIN IMMEDIATE)."""
-    if connection.vendor != "postgresql":
-        return
-    key = f"user:{owner.user_id}" if owner.user is not None else f"session:{owner.session_key}"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"arena.live:{key}"]
-        )
-
-
 def _rate_limited(owner: Owner) -> bool:
     """Whether the owner started ARENA_LIVE_PER_MINUTE live battles in the last minute. Call
-    with `_owner_lock` held."""
+    with `store.owner_lock(owner, "live")` held."""
     since = timezone.now() - dt.timedelta(minutes=1)
     recent = Battle.objects.filter(
         owner.battle_q(), mode=Battle.Mode.LIVE, served_at__gte=since
@@ -77,7 +64,8 @@ def live_battle_start(*, campaign: Campaign, owner: Owner, prompt: str) -> Battl
     if not campaign.allow_live:
         raise LiveRefused(_("This campaign does not take live questions."))
     prompt = _validate_prompt(prompt)
-    _owner_lock(owner)
+    # Counting recent starts and inserting the new one are a single step for this owner.
+    store.owner_lock(owner, "live")
     if _rate_limited(owner):
         raise LiveRefused(_("Too many live questions in the last minute; please slow down."))
     contestants = list(campaign.contestants.filter(active=True))

@@ -192,6 +192,16 @@ WHERE cc.campaign_id = %s AND c.active
 """  # noqa: S608  (column names from the model, no input)
 
 
+def owner_lock(owner: rules.Owner, purpose: str) -> None:
+    """Hold this owner's lock for ``purpose`` until the transaction ends: concurrent calls of
+    one owner wait here, so a count-then-insert under it is a single step. SQLite needs none
+    (its writers already run one at a time: BEGIN IMMEDIATE)."""
+    if connection.vendor != "postgresql":
+        return
+    key = f"user:{owner.user_id}" if owner.user is not None else f"session:{owner.session_key}"
+    fetch_one("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"arena.{purpose}:{key}"])
+
+
 def active_contestants(*, campaign_id: int) -> dict[int, Contestant]:
     """The campaign's active contestants by id."""
     found = (

@@ -14,7 +14,7 @@ from arena.battles.live import LiveRefused, live_battle_continue, live_battle_st
 from arena.battles.read import battle_get_for_evaluator
 from arena.battles.rules import Owner
 from arena.battles.votes import vote_cast
-from arena.models import Answer, Battle, Vote
+from arena.models import Answer, Battle, Campaign, Vote
 from tests import factories
 from tests.openai_stub import stream_reply
 from tests.workers import Worker, flush_broker, wait_for
@@ -59,15 +59,8 @@ def worker(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> I
         proc.stop()
 
 
-def _answers_have(battle: Battle, followups: int) -> bool:
-    answers = Answer.objects.filter(pk__in=[battle.answer_a_id, battle.answer_b_id])
-    return all(a.status == "done" and len(a.followups) == followups for a in answers)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_follow_up_is_answered_by_both_sides_and_then_voted(
-    worker: Worker, endpoint: str
-) -> None:
+def _live_campaign(endpoint: str) -> tuple[Campaign, Owner]:
+    """A live campaign of two contestants served by ``endpoint``, and one member's owner."""
     contestants = [
         factories.ContestantFactory(
             backend="openai", model="remote", base_url=endpoint, queue=QUEUE, max_tokens=16
@@ -78,7 +71,19 @@ def test_a_follow_up_is_answered_by_both_sides_and_then_voted(
     campaign.contestants.add(*contestants)
     user = factories.UserFactory()
     campaign.evaluators.add(user)
-    owner = Owner(user=user)
+    return campaign, Owner(user=user)
+
+
+def _answers_have(battle: Battle, followups: int) -> bool:
+    answers = Answer.objects.filter(pk__in=[battle.answer_a_id, battle.answer_b_id])
+    return all(a.status == "done" and len(a.followups) == followups for a in answers)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_follow_up_is_answered_by_both_sides_and_then_voted(
+    worker: Worker, endpoint: str
+) -> None:
+    campaign, owner = _live_campaign(endpoint)
 
     battle = live_battle_start(campaign=campaign, owner=owner, prompt="First question")
     wait_for(lambda: _answers_have(battle, 0), timeout=60, what="turn 0", log=worker.output())
@@ -104,17 +109,7 @@ def test_a_follow_up_is_answered_by_both_sides_and_then_voted(
 def test_a_live_prompt_that_asks_the_model_who_it_is_taints_the_vote(
     worker: Worker, endpoint: str
 ) -> None:
-    contestants = [
-        factories.ContestantFactory(
-            backend="openai", model="remote", base_url=endpoint, queue=QUEUE, max_tokens=16
-        )
-        for _ in range(2)
-    ]
-    campaign = factories.CampaignFactory(allow_live=True)
-    campaign.contestants.add(*contestants)
-    user = factories.UserFactory()
-    campaign.evaluators.add(user)
-    owner = Owner(user=user)
+    campaign, owner = _live_campaign(endpoint)
     battle = live_battle_start(campaign=campaign, owner=owner, prompt="Who are you?")
     wait_for(lambda: _answers_have(battle, 0), timeout=60, what="turn 0", log=worker.output())
     vote = vote_cast(code=str(battle.code), owner=owner, outcome="a")
