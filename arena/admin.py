@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied
@@ -19,9 +21,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
-from arena.accounts.tokens import api_token_create
+from arena.accounts.tokens import EXPORT_PERMISSIONS, api_token_create
+from arena.battles.preferences import preferences_write
 from arena.battles.read import reveal_conflicts
-from arena.forms import ApiTokenForm, QuestionUploadForm
+from arena.forms import ApiTokenForm, GoldItemForm, QuestionUploadForm
 from arena.generation.answers import answers_enqueue_missing, answers_retry
 from arena.generation.audit import strip_audit_get
 from arena.generation.progress import generation_progress_get
@@ -32,11 +35,15 @@ from arena.models import (
     Campaign,
     Contestant,
     EvaluatorProfile,
+    Exclusion,
+    GoldItem,
     Question,
     QuestionSet,
     RatingSnapshot,
     Vote,
 )
+from arena.quality.exclusions import ExclusionRefused, exclusion_create, exclusion_revoke
+from arena.quality.read import evaluator_quality_list
 from arena.questions.imports import (
     QuestionImportError,
     more_errors_text,
@@ -314,12 +321,94 @@ class CampaignAdmin(admin.ModelAdmin[Campaign]):
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["question_sets", "contestants", "evaluators"]
 
+    actions = ["export_preferences_jsonl", "export_preferences_parquet"]
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Campaign]:
         return super().get_queryset(request).annotate(n_votes=Count("votes"))
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        return [*super().get_list_display(request), "quality_link"]
+
+    @admin.display(description=_("vote quality"))
+    def quality_link(self, obj: Campaign) -> SafeString:
+        url = reverse("admin:arena_campaign_quality", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, _("Evaluators"))
+
+    def get_urls(self) -> list[URLPattern]:
+        quality = path(
+            "<path:object_id>/quality/",
+            self.admin_site.admin_view(self.quality_view),
+            name="arena_campaign_quality",
+        )
+        return [quality, *super().get_urls()]
+
+    def quality_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Per-evaluator quality (`arena.quality.read`), and excluding an evaluator with a
+        reason (needs the permission to add exclusions)."""
+        campaign = self.get_object(request, object_id)
+        if campaign is None or not request.user.has_perms(["arena.view_vote"]):
+            raise PermissionDenied
+        may_exclude = request.user.has_perm("arena.add_exclusion")
+        if request.method == "POST":
+            if not may_exclude:
+                raise PermissionDenied
+            try:
+                exclusion_create(
+                    campaign=campaign,
+                    evaluator=request.POST.get("evaluator", ""),
+                    reason=request.POST.get("reason", ""),
+                    by=request.user,  # type: ignore[arg-type]
+                )
+            except ExclusionRefused as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Excluded. The ratings are recomputed shortly."))
+            return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": campaign,
+            "title": _("Vote quality: %(name)s") % {"name": campaign.name},
+            "report": evaluator_quality_list(campaign=campaign),
+            "may_exclude": may_exclude,
+            "exclusions": Exclusion.objects.filter(campaign=campaign).select_related(
+                "created_by", "revoked_by"
+            )[:200],
+        }
+        return render(request, "admin/arena/campaign/quality.html", context)
 
     @admin.display(description=_("votes"), ordering="n_votes")
     def vote_count(self, obj: Campaign) -> int:
         return int(getattr(obj, "n_votes", 0))
+
+    def _export_preferences(
+        self, request: HttpRequest, queryset: QuerySet[Campaign], fmt: str
+    ) -> HttpResponse | None:
+        if not request.user.has_perms(EXPORT_PERMISSIONS):
+            raise PermissionDenied
+        if queryset.count() != 1:
+            messages.error(request, _("Choose exactly one campaign to export."))
+            return None
+        campaign = queryset.get()
+        buffer = io.BytesIO()
+        preferences_write(campaign=campaign, stream=buffer, fmt=fmt)  # type: ignore[arg-type]
+        response = HttpResponse(buffer.getvalue(), content_type="application/octet-stream")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{campaign.slug}-preferences.{fmt}"'
+        )
+        return response
+
+    @admin.action(description=_("Export preference data for training (JSON Lines)"))
+    def export_preferences_jsonl(
+        self, request: HttpRequest, queryset: QuerySet[Campaign]
+    ) -> HttpResponse | None:
+        return self._export_preferences(request, queryset, "jsonl")
+
+    @admin.action(description=_("Export preference data for training (Parquet)"))
+    def export_preferences_parquet(
+        self, request: HttpRequest, queryset: QuerySet[Campaign]
+    ) -> HttpResponse | None:
+        return self._export_preferences(request, queryset, "parquet")
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         super().save_related(request, form, formsets, change)
@@ -357,14 +446,112 @@ class VoteAdmin(admin.ModelAdmin[Vote]):
         "created_at",
     ]
     # Tainted: an answer named a model the question does not (kept out of the ratings unless
-    # the campaign counts them); the terms and the side are in `taint`.
-    list_filter = ["campaign", "outcome", "tainted"]
+    # the campaign counts them); the terms and the side are in `taint`. Excluded, control and
+    # low-confidence: arena/quality/.
+    list_filter = ["campaign", "outcome", "tainted", "excluded", "control", "low_confidence"]
+    actions = ["exclude_votes"]
     search_fields = ["reason", "evaluator__username"]
     list_select_related = ["campaign", "contestant_a", "contestant_b"]
     readonly_fields = [f.name for f in Vote._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.action(description=_("Exclude the selected votes from the ratings…"))
+    def exclude_votes(self, request: HttpRequest, queryset: QuerySet[Vote]) -> HttpResponse | None:
+        """An intermediate page asks for the reason; one exclusion per campaign."""
+        if not request.user.has_perm("arena.add_exclusion"):
+            raise PermissionDenied
+        if "reason" in request.POST:
+            made = 0
+            for campaign in Campaign.objects.filter(votes__in=queryset).distinct():
+                ids = list(queryset.filter(campaign=campaign).values_list("pk", flat=True))
+                try:
+                    exclusion_create(
+                        campaign=campaign,
+                        vote_ids=ids,
+                        reason=request.POST["reason"],
+                        by=request.user,  # type: ignore[arg-type]
+                    )
+                except ExclusionRefused as exc:
+                    messages.error(request, str(exc))
+                    return None
+                made += len(ids)
+            self.message_user(request, _("%(n)d votes excluded.") % {"n": made})
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Exclude votes"),
+            "votes": queryset,
+            "action": "exclude_votes",
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return render(request, "admin/arena/vote/exclude.html", context)
+
+
+@admin.register(Exclusion)
+class ExclusionAdmin(admin.ModelAdmin[Exclusion]):
+    """The audit trail: exclusions are made on the quality page or from the votes list, and
+    revoked (never deleted) here."""
+
+    list_display = ["id", "campaign", "label", "rule", "reason", "created_by", "created_at"]
+    list_filter = ["campaign", "rule", ("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["label", "reason"]
+    list_select_related = ["campaign", "created_by"]
+    readonly_fields = [f.name for f in Exclusion._meta.fields]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Exclusion | None = None) -> bool:
+        return False
+
+    @admin.action(description=_("Revoke the selected exclusions…"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Exclusion]) -> HttpResponse | None:
+        if not request.user.has_perm("arena.change_exclusion"):
+            raise PermissionDenied
+        if "reason" in request.POST:
+            for exclusion in queryset.filter(revoked_at__isnull=True):
+                try:
+                    exclusion_revoke(
+                        exclusion_id=exclusion.pk,
+                        reason=request.POST["reason"],
+                        by=request.user,  # type: ignore[arg-type]
+                    )
+                except ExclusionRefused as exc:
+                    messages.error(request, str(exc))
+                    return None
+            self.message_user(request, _("Revoked. The ratings are recomputed shortly."))
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Revoke exclusions"),
+            "votes": queryset,
+            "action": "revoke",
+            "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+        }
+        return render(request, "admin/arena/vote/exclude.html", context)
+
+
+@admin.register(GoldItem)
+class GoldItemAdmin(admin.ModelAdmin[GoldItem]):
+    """Gold battles' items: a question and two of its answers, the better one known
+    (`manage.py import_gold` loads a file of them)."""
+
+    list_display = ["id", "campaign", "question", "better", "worse", "active", "created_at"]
+    list_filter = ["campaign", "active"]
+    raw_id_fields = ["question", "better", "worse"]
+    readonly_fields = ["created_by", "created_at"]
+
+    def save_model(self, request: HttpRequest, obj: GoldItem, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+
+    form = GoldItemForm
 
 
 @admin.register(RatingSnapshot)
@@ -464,6 +651,10 @@ class ArenaUserAdmin(UserAdmin):  # type: ignore[type-arg]
     inlines = [EvaluatorProfileInline]
     list_filter = [*UserAdmin.list_filter, "arena_campaigns"]
 
+
+# The judges' admin lives in its own module; importing it registers it.
+# Grades, gradings and the campaigns' collection pages, likewise.
+from arena import admin_collection, admin_judging  # noqa: E402, F401
 
 admin.site.site_header = _("Arena administration")
 admin.site.site_title = _("Arena")

@@ -15,7 +15,7 @@ from arena.battles.read import NotFound, battle_get_for_evaluator
 from arena.battles.rules import AccessDenied, Owner
 from arena.generation.progress import generation_progress_get, progress_group
 from arena.public import stream_frame
-from arena.ratings.read import LeaderboardRefused, leaderboard_campaign_get_by_id
+from arena.ratings.read import LeaderboardRefused, leaderboard_listen_check
 from arena.ratings.snapshot import leaderboard_group
 
 # Clients only listen on these channels; anything they send is dropped unanswered (an answer
@@ -135,13 +135,14 @@ def _owner(scope: dict[str, Any]) -> Owner | None:
 
 class LeaderboardConsumer(_ListenOnlyConsumer):
     """Tells an open leaderboard page that new snapshots were stored, so it reloads them.
-    Whoever may read the leaderboard may listen; the frames carry no figures."""
+    Whoever sees the leaderboard as it is computed may listen (not a public reader of a frozen
+    view: `leaderboard_until`); the frames carry no figures."""
 
     async def connect(self) -> None:
         campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
         user = self.scope.get("user") or AnonymousUser()
         try:
-            await database_sync_to_async(leaderboard_campaign_get_by_id)(
+            await database_sync_to_async(leaderboard_listen_check)(
                 campaign_id=campaign_id, user=user
             )
         except LeaderboardRefused as exc:

@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"using the SQLite file {VAR / 'arena.sqlite3'}")
         _manage(["migrate", "--noinput"], env)
         _manage(["bootstrap_demo"], env)
+        # A second campaign rated from a sample of the public Chatbot Arena battles, so the
+        # first leaderboard has intervals, heatmaps and a history before anyone votes.
+        _manage(["load_arena_sample"], env)
 
         generation = not options.no_generation
         if generation:

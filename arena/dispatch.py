@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 GENERATE_ANSWER = "arena.tasks.generate_answer"
 GENERATE_LIVE_TURN = "arena.tasks.generate_live_turn"
 RECOMPUTE_CAMPAIGN_RATINGS = "arena.tasks.recompute_campaign_ratings"
+JUDGE_JUDGMENT = "arena.tasks.judge_judgment"
+JUDGE_REPORT = "arena.tasks.judge_report"
 
 
 def _queue(name: str, *, kwargs: dict[str, Any], queue: str | None = None, **options: Any) -> None:
@@ -70,6 +72,24 @@ def ratings_recompute(*, campaign_id: int, countdown: float) -> None:
     _queue(RECOMPUTE_CAMPAIGN_RATINGS, kwargs={"campaign_id": campaign_id}, countdown=countdown)
 
 
+def judgments_after_commit(*, judgment_ids: Iterable[int], queue: str) -> None:
+    """One judging task per judgment on the judge's generation queue, once committed."""
+    ids = list(judgment_ids)
+    if not ids:
+        return
+
+    def send() -> None:
+        for judgment_id in ids:
+            _queue(JUDGE_JUDGMENT, kwargs={"judgment_id": judgment_id}, queue=queue)
+
+    transaction.on_commit(send)
+
+
+def judge_report_after_commit(*, run_id: int) -> None:
+    """A judge run's report, computed on the default queue once committed."""
+    transaction.on_commit(lambda: _queue(JUDGE_REPORT, kwargs={"run_id": run_id}))
+
+
 def after_commit(effect: Callable[[], None]) -> None:
     """Run ``effect`` once the current transaction commits (at once outside one)."""
     transaction.on_commit(effect)
@@ -97,9 +117,17 @@ def group_send_after_commit(group: str, event: dict[str, Any]) -> None:
 
 def group_send_async(group: str, event: dict[str, Any]) -> Awaitable[None] | None:
     """The awaitable of a group send, for code already on an event loop (a streaming
-    callback); None with no layer configured."""
+    callback); None with no layer configured. Best effort, as `group_send`."""
     layer = get_channel_layer()
     if layer is None:
         return None
-    sent: Awaitable[None] = layer.group_send(group, event)
-    return sent
+
+    async def send() -> None:
+        try:
+            await layer.group_send(group, event)
+        except (redis.RedisError, OSError):
+            logger.warning(
+                "event %s to %s not sent: channel layer unreachable", event["type"], group
+            )
+
+    return send()

@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from arena.accounts.tokens import api_token_scopes_allowed
-from arena.models import ApiToken
+from arena.models import ApiToken, GoldItem
+from arena.quality.control import gold_item_problem
 
 
 class QuestionUploadForm(forms.Form):
@@ -65,4 +66,23 @@ class ApiTokenForm(forms.ModelForm[ApiToken]):
         expires_at = cleaned.get("expires_at")
         if expires_at is not None and expires_at <= timezone.now():
             self.add_error("expires_at", _("The expiry must be in the future."))
+        return cleaned
+
+
+class GoldItemForm(forms.ModelForm[GoldItem]):
+    """A gold item in the admin: two different finished answers to the chosen question."""
+
+    class Meta:
+        model = GoldItem
+        fields = ["campaign", "question", "better", "worse", "note", "active"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        problem = gold_item_problem(
+            question=cleaned.get("question"),
+            better=cleaned.get("better"),
+            worse=cleaned.get("worse"),
+        )
+        if problem:
+            raise forms.ValidationError(problem)
         return cleaned

@@ -5,10 +5,12 @@ these as ``figures``; nothing here reads the database or knows how ratings are c
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.utils.translation import gettext as _
 
+from arena.ratings.history import HistoryPoint
 from arena.ratings.read import LeaderboardPage, PairMatrices, Row
 
 _PLOT_WIDTH = 640
@@ -173,3 +175,113 @@ def _matrix(pairs: PairMatrices, *, win_rates: bool) -> Matrix:
                 cells.append(_count_cell(n, largest))
         rows.append((names[i], cells))
     return Matrix(names=names, rows=rows)
+
+
+# Rating history ------------------------------------------------------------------------------
+
+_HISTORY_WIDTH = 640
+_HISTORY_HEIGHT = 260
+_HISTORY_LEFT = 48
+_HISTORY_RIGHT = 150
+_HISTORY_TOP = 12
+_HISTORY_BOTTOM = 24
+# Lines drawn at most (the leaders of the latest snapshot); their colours are the classes
+# .hist-0 … .hist-7 of static/arena/arena.css.
+HISTORY_LINES = 8
+
+
+@dataclass
+class HistoryLine:
+    name: str
+    tone: str  # CSS class
+    line: str  # SVG polyline points
+    band: str  # SVG polygon points: the 95% interval band
+    label_y: float
+    last_x: float
+    last_y: float
+
+
+@dataclass(frozen=True)
+class HistoryPlot:
+    width: int
+    height: int
+    left: int
+    right: int
+    ticks: list[tuple[float, str]]  # y, rating
+    times: list[tuple[float, str]]  # x, date
+    lines: list[HistoryLine]
+    points: int
+
+
+def history_figure(points: list[HistoryPoint]) -> HistoryPlot | None:
+    """Each leading contestant's rating over time as a line inside its interval band; None
+    with fewer than two snapshots."""
+    if len(points) < 2 or not points[-1].rows:
+        return None
+    leaders = [r.name for r in points[-1].rows[:HISTORY_LINES]]
+    series = {
+        name: [(p.computed_at, r) for p in points for r in p.rows if r.name == name]
+        for name in leaders
+    }
+    values = [v for rows in series.values() for _t, r in rows for v in (r.ci_lower, r.ci_upper)]
+    low, high = min(values), max(values)
+    span = max(high - low, 1.0)
+    low, high = low - 0.05 * span, high + 0.05 * span
+    start, end = points[0].computed_at, points[-1].computed_at
+    seconds = max((end - start).total_seconds(), 1.0)
+    inner_w = _HISTORY_WIDTH - _HISTORY_LEFT - _HISTORY_RIGHT
+    inner_h = _HISTORY_HEIGHT - _HISTORY_TOP - _HISTORY_BOTTOM
+
+    def x(at: dt.datetime) -> float:
+        return round(_HISTORY_LEFT + (at - start).total_seconds() / seconds * inner_w, 1)
+
+    def y(value: float) -> float:
+        return round(_HISTORY_TOP + (high - value) / (high - low) * inner_h, 1)
+
+    lines = []
+    for k, name in enumerate(leaders):
+        rows = series[name]
+        upper = [f"{x(t)},{y(r.ci_upper)}" for t, r in rows]
+        lower = [f"{x(t)},{y(r.ci_lower)}" for t, r in reversed(rows)]
+        last_t, last = rows[-1]
+        lines.append(
+            HistoryLine(
+                name=name,
+                tone=f"hist-{k % HISTORY_LINES}",
+                line=" ".join(f"{x(t)},{y(r.rating)}" for t, r in rows),
+                band=" ".join(upper + lower),
+                label_y=y(last.rating) + 4,
+                last_x=x(last_t),
+                last_y=y(last.rating),
+            )
+        )
+    _spread_labels(lines)
+    step = _tick_step(high - low)
+    ticks = []
+    value = (low // step + 1) * step
+    while value < high:
+        ticks.append((y(value), f"{value:.0f}"))
+        value += step
+    times = [(x(at), f"{at:%Y-%m-%d}") for at in (start, end)]
+    if (end - start) < dt.timedelta(days=2):
+        times = [(x(at), f"{at:%m-%d %H:%M}") for at in (start, end)]
+    return HistoryPlot(
+        width=_HISTORY_WIDTH,
+        height=_HISTORY_HEIGHT,
+        left=_HISTORY_LEFT,
+        right=_HISTORY_WIDTH - _HISTORY_RIGHT,
+        ticks=ticks,
+        times=times,
+        lines=lines,
+        points=len(points),
+    )
+
+
+def _spread_labels(lines: list[HistoryLine]) -> None:
+    """Move end-of-line labels apart so that no two overlap (12 px apart at least)."""
+    order = sorted(range(len(lines)), key=lambda k: lines[k].label_y)
+    last = -1e9
+    for k in order:
+        wanted = max(lines[k].label_y, last + 12)
+        lines[k].label_y = round(wanted, 1)
+        last = wanted

@@ -292,6 +292,23 @@ class Campaign(models.Model):
         EXCLUDE = "exclude", _("Leave them out of the ratings")
         COUNT = "count", _("Count them")
 
+    class PublicRefresh(models.TextChoices):
+        CLOSED = "closed", _("Nothing until the campaign closes")
+        DAILY = "daily", _("The ratings as they stood at the start of the day (UTC)")
+        LIVE = "live", _("The latest ratings, moving with every vote")
+
+    class Sampling(models.TextChoices):
+        BALANCED = "balanced", _("Balanced: the pair with the fewest battles")
+        ACTIVE = "active", _("Active: where the ranking is least certain")
+
+    class Kind(models.TextChoices):
+        PAIRWISE = "pairwise", _("Pairwise: which of two answers is better")
+        GRADING = "grading", _("Grading: one answer graded on a rubric")
+
+    class Rubric(models.TextChoices):
+        OVERALL = "overall", _("One overall grade, 1–10")
+        CRITERIA = "criteria", _("Per criterion, 1–10 each")
+
     name = models.CharField(_("name"), max_length=200, unique=True)
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
     description = models.TextField(_("description"), blank=True)
@@ -311,7 +328,21 @@ class Campaign(models.Model):
     is_open = models.BooleanField(
         _("open to anonymous visitors"), default=False, help_text=_("Rate-limited per session.")
     )
-    reveal_after_vote = models.BooleanField(_("reveal identities after the vote"), default=True)
+    reveal_after_vote = models.BooleanField(
+        _("reveal identities after the vote"),
+        null=True,
+        blank=True,
+        default=None,
+        choices=[
+            (None, _("Default: yes in a team campaign, no in an open one")),
+            (True, _("Yes")),
+            (False, _("No")),
+        ],
+        help_text=_(
+            "In an open campaign a stranger who learns each model's style from reveals can vote "
+            "for it later."
+        ),
+    )
     allow_live = models.BooleanField(_("allow live prompts"), default=False)
     blind_timing = models.BooleanField(
         _("blind timing"), default=True, help_text=_("Show both live answers only when both end.")
@@ -336,6 +367,16 @@ class Campaign(models.Model):
         ),
     )
     leaderboard_public = models.BooleanField(_("public leaderboard"), default=False)
+    public_refresh = models.CharField(
+        _("public leaderboard shows"),
+        max_length=8,
+        choices=PublicRefresh.choices,
+        default=PublicRefresh.CLOSED,
+        help_text=_(
+            "What everyone but staff sees of a public leaderboard. A leaderboard that moves with "
+            "each vote lets an evaluator tell which model an answer came from."
+        ),
+    )
     baseline = models.ForeignKey(
         Contestant,
         verbose_name=_("baseline contestant"),
@@ -345,6 +386,98 @@ class Campaign(models.Model):
         related_name="+",
     )
     baseline_rating = models.FloatField(_("baseline rating"), default=1000.0)
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=Kind.choices, default=Kind.PAIRWISE, db_default="pairwise"
+    )
+    rubric = models.CharField(
+        _("grading rubric"),
+        max_length=8,
+        choices=Rubric.choices,
+        default=Rubric.OVERALL,
+        db_default="overall",
+    )
+    ask_acceptable = models.BooleanField(
+        _("ask whether each answer is acceptable"),
+        default=False,
+        db_default=False,
+        help_text=_("Pairwise: an optional acceptable / not acceptable per answer."),
+    )
+    sampling = models.CharField(
+        _("pair sampling"),
+        max_length=8,
+        choices=Sampling.choices,
+        default=Sampling.BALANCED,
+        help_text=_(
+            "Active: pairs drawn with weights from the latest ratings, favouring the votes that "
+            "most narrow the intervals of adjacent ranks; the ratings correct for it."
+        ),
+    )
+    sampling_floor = models.FloatField(
+        _("uniform share of active sampling"),
+        default=0.1,
+        validators=[MinValueValidator(0.01), MaxValueValidator(1.0)],
+    )
+    sampling_top = models.PositiveSmallIntegerField(
+        _("ranks active sampling separates"),
+        default=3,
+        help_text=_("The adjacent gaps among this many top ranks; 0: every rank."),
+    )
+    expert_categories = models.JSONField(
+        _("categories for experts only"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Questions of these categories go only to evaluators with that skill."),
+    )
+    expert_languages = models.JSONField(
+        _("languages for experts only"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Questions in these languages go only to evaluators who read them."),
+    )
+    expert_weight = models.FloatField(
+        _("weight of an expert's vote"),
+        default=1.0,
+        validators=[MinValueValidator(1.0), MaxValueValidator(10.0)],
+        help_text=_("An expert's vote on a question of their skill counts this many times."),
+    )
+    # Vote quality (arena/quality/): control battles, caps, opt-in automatic exclusions.
+    gold_rate = models.FloatField(
+        _("share of gold battles"),
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text=_("Battles with a known better answer, mixed in; never counted in ratings."),
+    )
+    repeat_rate = models.FloatField(
+        _("share of repeat battles"),
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text=_("An earlier battle served again to the same evaluator, sides swapped."),
+    )
+    overlap_rate = models.FloatField(
+        _("share of overlap battles"),
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(0.5)],
+        help_text=_("Another evaluator's battle served again, for inter-rater agreement."),
+    )
+    daily_vote_cap = models.PositiveIntegerField(
+        _("votes per evaluator per day"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("Empty: no cap. An evaluator at the cap gets no new battle until tomorrow."),
+    )
+    exclude_flagged = models.BooleanField(
+        _("leave out voters the outlier test flags"),
+        default=False,
+        help_text=_("Automatic, audited exclusion, recorded as the rule 'outlier'."),
+    )
+    gold_accuracy_floor = models.FloatField(
+        _("leave out evaluators under this gold accuracy"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_("Empty: off. Applies from five gold votes on."),
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -364,6 +497,12 @@ class EvaluatorProfile(models.Model):
         related_name="evaluator_profile",
     )
     languages = models.JSONField(_("languages"), default=_default_list, blank=True)
+    skills = models.JSONField(
+        _("skills"),
+        default=_default_list,
+        blank=True,
+        help_text=_("Question categories this evaluator is an expert in."),
+    )
     note = models.CharField(_("note"), max_length=200, blank=True)
 
     class Meta:
@@ -384,6 +523,12 @@ class Battle(models.Model):
         VOTED = "voted", _("Voted")
         SKIPPED = "skipped", _("Skipped")
         EXPIRED = "expired", _("Expired")
+
+    class Kind(models.TextChoices):
+        REGULAR = "regular", _("Regular")
+        GOLD = "gold", _("Gold (known better answer)")
+        REPEAT = "repeat", _("Repeat (same evaluator, sides swapped)")
+        OVERLAP = "overlap", _("Overlap (another evaluator)")
 
     code = models.UUIDField(_("code"), default=uuid.uuid4, unique=True, editable=False)
     campaign = models.ForeignKey(
@@ -411,6 +556,29 @@ class Battle(models.Model):
     state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.SERVED)
     served_at = models.DateTimeField(_("served"), auto_now_add=True)
     expires_at = models.DateTimeField(_("expires"))
+    # Control battles (arena/quality/): served like any other, told apart only here.
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=Kind.choices, default=Kind.REGULAR, db_default="regular"
+    )
+    source = models.ForeignKey(
+        "self",
+        verbose_name=_("repeats or overlaps"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    gold = models.ForeignKey(
+        "GoldItem",
+        verbose_name=_("gold item"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="battles",
+    )
+    # Active sampling: 1 / (pairs x the pair's probability) when served, the inverse-propensity
+    # weight its vote gets in the ratings; None: not actively sampled (weight 1).
+    sampling_weight = models.FloatField(_("sampling weight"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("battle")
@@ -486,6 +654,28 @@ class Vote(models.Model):
         blank=True,
         help_text=_("What tainted it: {side: [terms]}, and asks_identity."),
     )
+    # Vote quality (arena/quality/); which votes count is arena.ratings.store.counted_votes.
+    control = models.BooleanField(
+        _("control vote"),
+        default=False,
+        db_default=False,
+        help_text=_("On a gold or repeat battle: kept for the quality figures, never counted."),
+    )
+    excluded = models.BooleanField(
+        _("excluded"),
+        default=False,
+        db_default=False,
+        help_text=_("An active exclusion covers it: stored and exported, not counted."),
+    )
+    low_confidence = models.BooleanField(
+        _("low confidence"),
+        default=False,
+        db_default=False,
+        help_text=_("Cast from a very new session or faster than the reading-time floor."),
+    )
+    # Campaign.ask_acceptable: the evaluator's verdict on each answer beside the preference.
+    acceptable_a = models.BooleanField(_("answer A acceptable"), null=True, blank=True)
+    acceptable_b = models.BooleanField(_("answer B acceptable"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
 
     class Meta:
@@ -501,7 +691,13 @@ class Vote(models.Model):
             ),
         ]
 
-        indexes = [models.Index(fields=["evaluator", "created_at"])]
+        indexes = [
+            models.Index(fields=["evaluator", "created_at"]),
+            # The few excluded votes of a campaign, read by every recompute (ratings/store.py).
+            models.Index(
+                fields=["campaign"], condition=Q(excluded=True), name="vote_excluded_by_campaign"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"vote {self.pk}: {self.outcome}"
@@ -528,6 +724,10 @@ class RatingSnapshot(models.Model):
         verbose_name_plural = _("rating snapshots")
         ordering = ["-computed_at"]
         get_latest_by = "computed_at"
+        # The latest snapshot of a scope, and the campaign's history in time order.
+        indexes = [
+            models.Index(fields=["campaign", "scope", "computed_at"], name="snapshot_scope_history")
+        ]
 
     def __str__(self) -> str:
         return f"{self.scope} @ {self.computed_at:%Y-%m-%d %H:%M}"
@@ -589,6 +789,8 @@ class PairLoad(models.Model):
         Contestant, verbose_name=_("other contestant"), on_delete=models.CASCADE, related_name="+"
     )
     battles = models.PositiveIntegerField(_("battles"), default=0)
+    # Active sampling: the pair's probability in the plan of the latest snapshot (None: no plan).
+    weight = models.FloatField(_("sampling probability"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("pair load")
@@ -604,3 +806,483 @@ class PairLoad(models.Model):
 
     def __str__(self) -> str:
         return f"{self.contestant_lo_id}-{self.contestant_hi_id}: {self.battles}"
+
+
+class GoldItem(models.Model):
+    """A question and two of its answers with a known better one: served as a gold battle,
+    its votes measure an evaluator's accuracy and never count toward ratings."""
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="gold_items"
+    )
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="+"
+    )
+    better = models.ForeignKey(
+        Answer, verbose_name=_("better answer"), on_delete=models.PROTECT, related_name="+"
+    )
+    worse = models.ForeignKey(
+        Answer, verbose_name=_("worse answer"), on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.CharField(_("note"), max_length=200, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("gold item")
+        verbose_name_plural = _("gold items")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(better=F("worse")), name="gold_item_two_distinct_answers"
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "better", "worse"], name="gold_item_unique_in_campaign"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"gold {self.pk}: question {self.question_id}"
+
+
+class Exclusion(models.Model):
+    """Votes left out of a campaign's ratings, with who decided it and why: every vote of one
+    evaluator (a user, or a session: anonymous or ``import:<judge>``), or the chosen votes.
+    Revoking keeps the row. The votes themselves stay stored and exported, marked."""
+
+    class Rule(models.TextChoices):
+        MANUAL = "manual", _("An admin's decision")
+        OUTLIER = "outlier", _("Flagged by the outlier test")
+        GOLD = "gold", _("Gold accuracy under the campaign's floor")
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="exclusions"
+    )
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("evaluator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    session_key = models.CharField(_("session"), max_length=64, blank=True)
+    label = models.CharField(
+        _("evaluator"), max_length=200, blank=True, help_text=_("As the quality page names it.")
+    )
+    votes = models.ManyToManyField(
+        Vote, verbose_name=_("votes"), blank=True, related_name="exclusions"
+    )
+    rule = models.CharField(_("rule"), max_length=8, choices=Rule.choices, default=Rule.MANUAL)
+    reason = models.TextField(_("reason"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    revoke_reason = models.TextField(_("reason for revoking"), blank=True)
+
+    class Meta:
+        verbose_name = _("exclusion")
+        verbose_name_plural = _("exclusions")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="exclusion_has_reason"),
+            models.CheckConstraint(
+                condition=Q(rule__in=["manual", "outlier", "gold"]), name="exclusion_rule_known"
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"exclusion {self.pk}: {self.label or _('chosen votes')}"
+
+
+class Judge(models.Model):
+    """An LLM that judges answers: a model served like a contestant (its serving row) plus a
+    judging configuration. A run freezes this configuration (`JudgeRun.config`)."""
+
+    class Mode(models.TextChoices):
+        PAIRWISE = "pairwise", _("Pairwise (A>>B … B>>A)")
+        SINGLE = "single", _("Single answer (grade 1–10)")
+
+    class Language(models.TextChoices):
+        EN = "en", _("English")
+        KO = "ko", _("Korean")
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    slug = models.SlugField(_("slug"), max_length=60, unique=True)
+    serving = models.ForeignKey(
+        Contestant,
+        verbose_name=_("served as"),
+        on_delete=models.PROTECT,
+        related_name="judges",
+        help_text=_(
+            "The contestant row that says how the judge's model is served (backend, model, "
+            "endpoint, queue). Its own sampling settings are not used."
+        ),
+    )
+    maker = models.CharField(
+        _("maker"),
+        max_length=100,
+        blank=True,
+        help_text=_("Who made the judge's model; a contestant by the same maker is flagged."),
+    )
+    mode = models.CharField(_("mode"), max_length=16, choices=Mode.choices, default=Mode.PAIRWISE)
+    language = models.CharField(
+        _("prompt language"), max_length=8, choices=Language.choices, default=Language.EN
+    )
+    system_prompt = models.TextField(
+        _("system prompt"), blank=True, help_text=_("Empty: the tested default of the language.")
+    )
+    prompt_template = models.TextField(
+        _("prompt template"),
+        blank=True,
+        help_text=_(
+            "Empty: the tested default. Placeholders: {question}, {answer_a}, {answer_b} "
+            "(pairwise) or {answer} (single), and {reference}."
+        ),
+    )
+    use_reference = models.BooleanField(
+        _("show the reference answer"),
+        default=True,
+        help_text=_("Give the judge the question's reference answer when it has one."),
+    )
+    temperature = models.FloatField(
+        _("temperature"), default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(5.0)]
+    )
+    top_p = models.FloatField(
+        _("top p"), default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    max_tokens = models.PositiveIntegerField(
+        _("max tokens"), default=1024, validators=[MinValueValidator(1)]
+    )
+    seed = models.BigIntegerField(_("seed"), null=True, blank=True)
+    trials = models.PositiveSmallIntegerField(
+        _("trials"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text=_("How many times each judgment is repeated (use temperature > 0)."),
+    )
+    strong_weight = models.PositiveSmallIntegerField(
+        _("weight of a strong verdict"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_("A>>B counts as this many wins (arena-hard uses 3)."),
+    )
+    queue = models.CharField(
+        _("queue"),
+        max_length=100,
+        blank=True,
+        help_text=_("Defaults to the serving contestant's queue."),
+    )
+    price_input = models.FloatField(
+        _("price per million input tokens"), default=0.0, validators=[MinValueValidator(0.0)]
+    )
+    price_output = models.FloatField(
+        _("price per million output tokens"), default=0.0, validators=[MinValueValidator(0.0)]
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("judge")
+        verbose_name_plural = _("judges")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(mode__in=["pairwise", "single"]), name="judge_mode_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(temperature__gte=0) & Q(temperature__lte=5),
+                name="judge_temperature_range",
+            ),
+            models.CheckConstraint(condition=Q(max_tokens__gte=1), name="judge_max_tokens"),
+            models.CheckConstraint(
+                condition=Q(trials__gte=1) & Q(trials__lte=50), name="judge_trials_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or self.serving.queue_name
+
+
+class JudgeRun(models.Model):
+    """One judge over one campaign's answer pairs, ``trials`` times; its configuration is
+    frozen at creation so that later edits of the judge never mix into its judgments."""
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="judge_runs"
+    )
+    judge = models.ForeignKey(
+        Judge, verbose_name=_("judge"), on_delete=models.PROTECT, related_name="runs"
+    )
+    trials = models.PositiveSmallIntegerField(
+        _("trials"), default=1, validators=[MinValueValidator(1), MaxValueValidator(50)]
+    )
+    pairs_limit = models.PositiveIntegerField(
+        _("pairs"), null=True, blank=True, help_text=_("Empty: every pair of done answers.")
+    )
+    config = models.JSONField(_("configuration"), default=_default_dict, editable=False)
+    combine_weight = models.FloatField(
+        _("weight in the combined ranking"),
+        default=0.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(100.0)],
+        help_text=_("0: no combined ranking. Otherwise one judgment counts this many votes."),
+    )
+    report = models.JSONField(_("report"), default=_default_dict, blank=True, editable=False)
+    report_at = models.DateTimeField(_("report computed"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("judge run")
+        verbose_name_plural = _("judge runs")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(trials__gte=1) & Q(trials__lte=50), name="judge_run_trials_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(combine_weight__gte=0), name="judge_run_combine_weight"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.judge} on {self.campaign} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Judgment(models.Model):
+    """One judge call: a verdict on two answers in one order (pairwise), or a grade of one
+    answer (single, ``answer_b`` empty), in one trial. A verdict that cannot be read is kept
+    as ``unparsed`` with the raw text and the reason, never guessed."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        UNPARSED = "unparsed", _("Unparseable verdict")
+        FAILED = "failed", _("Failed")
+
+    run = models.ForeignKey(
+        JudgeRun, verbose_name=_("run"), on_delete=models.CASCADE, related_name="judgments"
+    )
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.CASCADE, related_name="+"
+    )
+    answer_a = models.ForeignKey(
+        Answer, verbose_name=_("first answer"), on_delete=models.CASCADE, related_name="+"
+    )
+    answer_b = models.ForeignKey(
+        Answer,
+        verbose_name=_("second answer"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    contestant_a = models.ForeignKey(
+        Contestant, verbose_name=_("first contestant"), on_delete=models.CASCADE, related_name="+"
+    )
+    contestant_b = models.ForeignKey(
+        Contestant,
+        verbose_name=_("second contestant"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    trial = models.PositiveSmallIntegerField(_("trial"), default=0)
+    status = models.CharField(
+        _("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    verdict = models.CharField(_("verdict"), max_length=8, blank=True)
+    grade = models.FloatField(_("grade"), null=True, blank=True)
+    raw_text = models.TextField(_("raw text"), blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("completion tokens"), null=True, blank=True)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("judgment")
+        verbose_name_plural = _("judgments")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "answer_a", "answer_b", "trial"],
+                condition=Q(answer_b__isnull=False),
+                name="judgment_unique_pairwise",
+            ),
+            models.UniqueConstraint(
+                fields=["run", "answer_a", "trial"],
+                condition=Q(answer_b__isnull=True),
+                name="judgment_unique_single",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "running", "done", "unparsed", "failed"]),
+                name="judgment_status_known",
+            ),
+            models.CheckConstraint(
+                condition=~Q(answer_a=F("answer_b")), name="judgment_two_distinct_answers"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["failed", "unparsed"]) | ~Q(reason=""),
+                name="judgment_failure_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | ~Q(verdict="") | Q(grade__isnull=False),
+                name="judgment_done_has_verdict",
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict__in=["", "A>>B", "A>B", "A=B", "B>A", "B>>A"]),
+                name="judgment_verdict_known",
+            ),
+        ]
+        indexes = [models.Index(fields=["run", "status"])]
+
+    def __str__(self) -> str:
+        return f"judgment {self.pk} ({self.status})"
+
+
+class Grading(models.Model):
+    """One anonymous answer served to one evaluator for an absolute grade (a grading
+    campaign's battle): the page shows the question and this answer, never its contestant."""
+
+    class State(models.TextChoices):
+        SERVED = "served", _("Served")
+        GRADED = "graded", _("Graded")
+        SKIPPED = "skipped", _("Skipped")
+        EXPIRED = "expired", _("Expired")
+
+    code = models.UUIDField(_("code"), default=uuid.uuid4, unique=True, editable=False)
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="gradings"
+    )
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("evaluator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    session_key = models.CharField(_("session key"), max_length=64, blank=True, db_index=True)
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.PROTECT, related_name="+"
+    )
+    answer = models.ForeignKey(
+        Answer, verbose_name=_("answer"), on_delete=models.PROTECT, related_name="+"
+    )
+    state = models.CharField(_("state"), max_length=8, choices=State.choices, default=State.SERVED)
+    served_at = models.DateTimeField(_("served"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+
+    class Meta:
+        verbose_name = _("grading")
+        verbose_name_plural = _("gradings")
+        ordering = ["-served_at"]
+        indexes = [models.Index(fields=["campaign", "evaluator", "question"])]
+
+    def __str__(self) -> str:
+        return f"grading {self.code}"
+
+
+GRADE_CRITERIA = ("helpfulness", "correctness", "harmlessness", "language_quality")
+
+
+def _grade_range(field: str) -> Q:
+    return Q(**{f"{field}__isnull": True}) | Q(**{f"{field}__gte": 1, f"{field}__lte": 10})
+
+
+class Grade(models.Model):
+    """An evaluator's grade of one answer: an overall 1–10, or 1–10 per criterion."""
+
+    grading = models.OneToOneField(
+        Grading, verbose_name=_("grading"), on_delete=models.CASCADE, related_name="grade"
+    )
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="grades"
+    )
+    evaluator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("evaluator"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    question = models.ForeignKey(
+        Question, verbose_name=_("question"), on_delete=models.PROTECT, related_name="+"
+    )
+    contestant = models.ForeignKey(
+        Contestant, verbose_name=_("contestant"), on_delete=models.PROTECT, related_name="+"
+    )
+    overall = models.PositiveSmallIntegerField(_("overall"), null=True, blank=True)
+    helpfulness = models.PositiveSmallIntegerField(_("helpfulness"), null=True, blank=True)
+    correctness = models.PositiveSmallIntegerField(_("correctness"), null=True, blank=True)
+    harmlessness = models.PositiveSmallIntegerField(_("harmlessness"), null=True, blank=True)
+    language_quality = models.PositiveSmallIntegerField(
+        _("language quality"), null=True, blank=True
+    )
+    reason = models.TextField(_("reason"), blank=True)
+    time_to_grade_ms = models.PositiveIntegerField(_("time to grade (ms)"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("answer grade")
+        verbose_name_plural = _("answer grades")
+        ordering = ["created_at", "id"]
+        constraints = [
+            *(
+                models.CheckConstraint(condition=_grade_range(f), name=f"grade_{f}_1_to_10")
+                for f in ("overall", *GRADE_CRITERIA)
+            ),
+            models.CheckConstraint(
+                condition=Q(overall__isnull=False)
+                | Q(
+                    helpfulness__isnull=False,
+                    correctness__isnull=False,
+                    harmlessness__isnull=False,
+                    language_quality__isnull=False,
+                ),
+                name="grade_overall_or_every_criterion",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"grade {self.pk}"

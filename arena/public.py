@@ -106,3 +106,42 @@ def stream_frame(
 
 def md(text: str) -> SafeString:
     return render_markdown(text)
+
+
+@dataclass(frozen=True)
+class PublicGrading:
+    """One answer served for an absolute grade: the question and the answer only."""
+
+    code: str
+    campaign: str  # the campaign's slug: shown in the URL already
+    campaign_name: str
+    state: Literal["served", "graded", "skipped", "expired"]
+    question_html: SafeString
+    answer_html: SafeString
+    rubric: Literal["overall", "criteria"]
+    criteria: list[tuple[str, str]]  # (field name, label), in the order asked
+    expires_at: dt.datetime
+    grade: dict[str, int] = field(default_factory=dict)  # this evaluator's, once given
+
+    @property
+    def can_grade(self) -> bool:
+        return self.state == "served"
+
+    @property
+    def scale(self) -> list[int]:
+        """The grades one may give: 1 to 10."""
+        return list(range(1, 11))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "campaign": self.campaign,
+            "campaign_name": self.campaign_name,
+            "state": self.state,
+            "question_html": str(self.question_html),
+            "answer_html": str(self.answer_html),
+            "rubric": self.rubric,
+            "criteria": [{"name": n, "label": label} for n, label in self.criteria],
+            "expires_at": self.expires_at.isoformat(),
+            "grade": self.grade or None,
+        }

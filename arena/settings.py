@@ -171,8 +171,40 @@ ARENA_MODEL_CACHE = Path(
 ARENA_BATTLE_TTL_SECONDS = env_int("ARENA_BATTLE_TTL_SECONDS", 3600, minimum=60)
 ARENA_VOTES_PER_MINUTE = env_int("ARENA_VOTES_PER_MINUTE", 60, minimum=1)
 ARENA_LIVE_PER_MINUTE = env_int("ARENA_LIVE_PER_MINUTE", 10, minimum=1)
+# Vote quality (arena/quality/). A vote faster than the reading floor, or from an anonymous
+# session younger than ARENA_NEW_SESSION_SECONDS, is marked low-confidence (still counted);
+# the quality page's "too fast" share uses the same floor.
+ARENA_READING_FLOOR_MS = env_int("ARENA_READING_FLOOR_MS", 4000, minimum=0)
+ARENA_NEW_SESSION_SECONDS = env_int("ARENA_NEW_SESSION_SECONDS", 120, minimum=0)
+# Open campaigns: limits per client IP and per anonymous session, counted in Redis by
+# django-ratelimit ("N/s|m|h|d"). The client IP is REMOTE_ADDR, which the server sets from
+# X-Forwarded-For only for proxies in FORWARDED_ALLOW_IPS (see docker/.env.example).
+ARENA_OPEN_VOTES_PER_IP = env_str("ARENA_OPEN_VOTES_PER_IP", "300/h")
+ARENA_OPEN_VOTES_PER_SESSION = env_str("ARENA_OPEN_VOTES_PER_SESSION", "120/h")
+ARENA_OPEN_SESSIONS_PER_IP = env_str("ARENA_OPEN_SESSIONS_PER_IP", "20/h")
+ARENA_OPEN_LIVE_PER_IP = env_str("ARENA_OPEN_LIVE_PER_IP", "60/h")
+ARENA_OPEN_LIVE_PER_SESSION = env_str("ARENA_OPEN_LIVE_PER_SESSION", "30/h")
+# Live generation per client IP per hour, for everyone (members too): answers generated.
+ARENA_LIVE_BUDGET_PER_IP_HOUR = env_int("ARENA_LIVE_BUDGET_PER_IP_HOUR", 200, minimum=1)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "ratelimit": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env_str("ARENA_RATELIMIT_PREFIX", "arena-rl"),
+    },
+}
+RATELIMIT_USE_CACHE = "ratelimit"
+RATELIMIT_ENABLE = True
+# A live stream's rhythm, the same for both sides of every battle (arena/generation/pacing.py):
+# frames of this many characters, one per tick. 8 characters per 40 ms is 200 characters/s.
+ARENA_STREAM_CHUNK_CHARS = env_int("ARENA_STREAM_CHUNK_CHARS", 8, minimum=1)
+ARENA_STREAM_INTERVAL_MS = env_int("ARENA_STREAM_INTERVAL_MS", 40, minimum=5)
 ARENA_RATING_DEBOUNCE_SECONDS = env_int("ARENA_RATING_DEBOUNCE_SECONDS", 10, minimum=0)
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000, minimum=10)
+# Rating history: the campaign's snapshots are kept every one for an hour, one per 10 minutes
+# for a day, then one per day for ARENA_HISTORY_DAYS days (0: for ever); arena/ratings/history.py.
+ARENA_HISTORY_DAYS = env_int("ARENA_HISTORY_DAYS", 365, minimum=0)
 
 # Celery: one broker on Redis. Generation tasks go to per-contestant queues `gen.<slug>`.
 ARENA_GENERATION_SOFT_LIMIT = env_int("ARENA_GENERATION_SOFT_LIMIT", 600, minimum=10)

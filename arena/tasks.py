@@ -73,15 +73,66 @@ def generate_live_turn(self: Task, *, battle_id: int, side: str, turn: int) -> s
 
 @shared_task(acks_late=True)
 def recompute_campaign_ratings(*, campaign_id: int) -> None:
-    """Recompute and store every rating snapshot of one campaign (debounced after votes)."""
+    """Recompute and store every rating snapshot of one campaign (debounced after votes),
+    then its active sampling plan (`arena.battles.active`), from the new snapshot. The
+    campaign's opt-in automatic exclusions (`arena.quality.exclusions`) are applied first."""
+    from arena.battles.active import sampling_plan_update
+    from arena.quality import exclusions
     from arena.ratings import recompute
 
+    exclusions.exclusions_auto_apply(campaign_id=campaign_id)
     recompute.ratings_recompute(campaign_id=campaign_id)
+    sampling_plan_update(campaign_id=campaign_id)
 
 
 @shared_task(acks_late=True)
 def recompute_all_ratings() -> None:
-    """Periodic safety net (beat): recompute every active campaign whose votes changed."""
+    """Periodic safety net (beat): recompute every active campaign whose votes changed (and
+    its active sampling plan)."""
+    from arena.battles.active import sampling_plan_update
     from arena.ratings import recompute
 
-    recompute.ratings_recompute_all()
+    for result in recompute.ratings_recompute_all():
+        sampling_plan_update(campaign_id=result.campaign_id)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=settings.ARENA_GENERATION_MAX_RETRIES,
+    soft_time_limit=settings.ARENA_GENERATION_SOFT_LIMIT,
+    time_limit=settings.ARENA_GENERATION_HARD_LIMIT,
+)
+def judge_judgment(self: Task, *, judgment_id: int) -> str:  # type: ignore[type-arg]
+    """One judge call on the judge's generation queue; safe to run twice (idempotent).
+    Retries only transient errors: an unreachable backend or database, or a live claim."""
+    from arena.judging import runs
+
+    try:
+        return runs.judgment_execute(judgment_id=judgment_id)
+    except runs.JudgmentBusy as exc:
+        self.request.retries -= 1
+        raise self.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
+    except (OperationalError, InterfaceError) as exc:
+        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
+        raise self.retry(
+            exc=exc, countdown=countdown, max_retries=4 * settings.ARENA_GENERATION_MAX_RETRIES
+        ) from exc
+    except BackendUnavailable as exc:
+        if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
+            runs.judgment_fail(
+                judgment_id=judgment_id,
+                reason=f"backend unavailable after {self.request.retries + 1} attempts: {exc}",
+            )
+            return "failed"
+        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task(acks_late=True)
+def judge_report(*, run_id: int) -> None:
+    """Compute and store a judge run's report (its leaderboard, diagnostics, agreement)."""
+    from arena.judging import report
+
+    report.judge_report_build(run_id=run_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import unicodedata
 from typing import Any
 
@@ -12,6 +13,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -29,8 +31,18 @@ from arena.battles.rules import AccessDenied, Owner
 from arena.battles.sampler import battle_expire, battle_next, battle_skip
 from arena.battles.store import database_ping
 from arena.battles.votes import VoteRefused, vote_cast
-from arena.leaderboard_view import leaderboard_figures
-from arena.models import Campaign
+from arena.grading.serve import (
+    GradeRefused,
+    grade_cast,
+    grading_get_for_evaluator,
+    grading_next,
+    grading_progress,
+    grading_skip,
+)
+from arena.leaderboard_view import history_figure, leaderboard_figures
+from arena.models import GRADE_CRITERIA, Campaign
+from arena.quality.limits import LimitReached, live_budget_check, open_limit_check
+from arena.ratings.history import rating_changes, rating_history, since_parse
 from arena.ratings.read import (
     EXPORT_COLUMNS,
     LeaderboardRefused,
@@ -40,7 +52,9 @@ from arena.ratings.read import (
     leaderboard_export_rows,
     leaderboard_get,
     leaderboard_snapshot_get,
+    leaderboard_until,
 )
+from arena.ratings.snapshot import campaign_scope
 
 # Stands for an anonymous visitor who has no session yet: no session has this key (Django's
 # are lowercase letters and digits), so it owns nothing. Only read-only views use it.
@@ -56,8 +70,26 @@ def owner_for(request: HttpRequest, *, create: bool = True) -> Owner:
     if not request.session.session_key:
         if not create:
             return Owner(user=None, session_key=_NO_SESSION)
+        # A vote from a very new session is marked low-confidence (arena/quality/rules.py).
+        request.session[_SESSION_STARTED] = timezone.now().isoformat()
         request.session.save()
     return Owner(user=None, session_key=str(request.session.session_key))
+
+
+_SESSION_STARTED = "arena_started"
+
+
+def _session_started(request: HttpRequest) -> dt.datetime | None:
+    if request.user.is_authenticated:
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(request.session.get(_SESSION_STARTED, "")))
+    except ValueError:
+        return None
+
+
+def _limited(request: HttpRequest, exc: LimitReached) -> HttpResponse:
+    return render(request, "arena/limited.html", {"message": str(exc)}, status=429)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -96,6 +128,13 @@ def campaign_next(request: HttpRequest, slug: str) -> HttpResponse:
     campaign = _campaign_or_login(request, slug, owner_for(request, create=False))
     if isinstance(campaign, HttpResponse):
         return campaign
+    if campaign.kind == Campaign.Kind.GRADING:
+        return redirect("grading_next", slug=slug)
+    if not request.user.is_authenticated and not request.session.session_key:
+        try:
+            open_limit_check(request=request, action="session")
+        except LimitReached as exc:
+            return _limited(request, exc)
     owner = owner_for(request)
     battle = battle_next(campaign=campaign, owner=owner)
     if battle is None:
@@ -121,28 +160,51 @@ def battle_page(request: HttpRequest, code: str) -> HttpResponse:
             reveal = battle_reveal(code=code, owner=owner)
         except RevealRefused:
             reveal = None
+    ask_acceptable = False
     try:
-        progress = progress_get(
-            campaign=campaign_access(slug=battle.campaign, owner=owner), owner=owner
-        )
+        campaign = campaign_access(slug=battle.campaign, owner=owner)
+        progress = progress_get(campaign=campaign, owner=owner)
+        ask_acceptable = campaign.ask_acceptable
     except AccessDenied:
         progress = None
     return render(
         request,
         "arena/battle.html",
-        {"battle": battle, "reveal": reveal, "progress": progress},
+        {
+            "battle": battle,
+            "reveal": reveal,
+            "progress": progress,
+            "ask_acceptable": ask_acceptable,
+        },
     )
+
+
+_ACCEPTABLE = {"": None, "yes": True, "no": False}
+
+
+def _acceptable(data: Any) -> tuple[bool | None, bool | None]:
+    """The optional acceptable / not acceptable verdicts of a vote form (anything else is
+    treated as not given)."""
+    a = _ACCEPTABLE.get(str(data.get("acceptable_a", "")))
+    b = _ACCEPTABLE.get(str(data.get("acceptable_b", "")))
+    return a, b
 
 
 @require_POST
 def battle_vote(request: HttpRequest, code: str) -> HttpResponse:
     owner = owner_for(request)
     try:
+        open_limit_check(request=request, action="vote")
+    except LimitReached as exc:
+        return _limited(request, exc)
+    try:
         vote_cast(
             code=code,
             owner=owner,
             outcome=request.POST.get("outcome", ""),
             reason=request.POST.get("reason", ""),
+            session_started=_session_started(request),
+            acceptable=_acceptable(request.POST),
         )
     except VoteRefused as exc:
         if exc.code == "not_found":
@@ -177,6 +239,11 @@ def live_new(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         prompt = request.POST.get("prompt", "")
         try:
+            open_limit_check(request=request, action="live")
+            live_budget_check(request=request)
+        except LimitReached as exc:
+            return _limited(request, exc)
+        try:
             battle = live_battle_start(campaign=campaign, owner=owner, prompt=prompt)
         except LiveRefused as exc:
             error = str(exc)
@@ -188,6 +255,11 @@ def live_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def live_continue(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        open_limit_check(request=request, action="live")
+        live_budget_check(request=request)
+    except LimitReached as exc:
+        return _limited(request, exc)
     try:
         live_battle_continue(
             code=str(code), owner=owner_for(request), prompt=request.POST.get("prompt", "")
@@ -205,21 +277,54 @@ def _leaderboard_refused(request: HttpRequest, exc: LeaderboardRefused) -> HttpR
         return redirect_to_login(request.get_full_path())
     if exc.reason == "forbidden":
         raise PermissionDenied(_("This leaderboard is for the team only."))
+    if exc.reason == "held":
+        raise PermissionDenied(_("This leaderboard opens when the campaign closes."))
     raise Http404(_("There is no such leaderboard."))
 
 
 @require_GET
 def leaderboard_page(request: HttpRequest, slug: str) -> HttpResponse:
-    """Ratings of one scope (``?scope=``), raw or style-controlled (``?view=style``)."""
+    """Ratings of one scope (``?scope=``), raw or style-controlled (``?view=style``); with
+    ``?everything=1`` the campaign's ratings with excluded votes counted."""
     view: LeaderboardView = "style" if request.GET.get("view") == "style" else "raw"
     try:
         campaign = leaderboard_campaign_get(slug=slug, user=request.user)
-        board = leaderboard_get(campaign=campaign, scope=request.GET.get("scope"), view=view)
+        until = leaderboard_until(campaign=campaign, user=request.user)
+        board = leaderboard_get(
+            campaign=campaign,
+            scope=request.GET.get("scope"),
+            view=view,
+            everything=request.GET.get("everything") == "1",
+            until=until,
+        )
     except LeaderboardRefused as exc:
         return _leaderboard_refused(request, exc)
-    return render(
-        request, "arena/leaderboard.html", {"board": board, "figures": leaderboard_figures(board)}
-    )
+    context: dict[str, object] = {
+        "board": board,
+        "figures": leaderboard_figures(board),
+        "frozen_at": until,
+    }
+    if board.scope == campaign_scope(campaign.pk):
+        context.update(_history_context(campaign, request.GET.get("since"), until))
+    return render(request, "arena/leaderboard.html", context)
+
+
+def _history_context(
+    campaign: Campaign, since_text: str | None, until: dt.datetime | None
+) -> dict[str, object]:
+    """The rating-history plot and, with ``?since=``, what changed since then (as of
+    ``until`` for a reader of a frozen public view)."""
+    since = since_parse(since_text)
+    changes = None
+    if since is not None:
+        changes = rating_changes(campaign=campaign, since=since, until=until)
+    return {
+        "show_history": True,
+        "history": history_figure(rating_history(campaign=campaign, until=until)),
+        "since_value": "" if since is None else f"{since:%Y-%m-%d}",
+        "since_error": bool(since_text) and since is None,
+        "changes": changes,
+    }
 
 
 _FORMULA_LEADS = ("=", "+", "-", "@")
@@ -242,7 +347,11 @@ def leaderboard_export(request: HttpRequest, slug: str, fmt: str) -> HttpRespons
     """The latest snapshot of a scope as CSV (the table) or JSON (everything stored)."""
     try:
         campaign = leaderboard_campaign_get(slug=slug, user=request.user)
-        snapshot = leaderboard_snapshot_get(campaign=campaign, scope=request.GET.get("scope"))
+        snapshot = leaderboard_snapshot_get(
+            campaign=campaign,
+            scope=request.GET.get("scope"),
+            until=leaderboard_until(campaign=campaign, user=request.user),
+        )
     except LeaderboardRefused as exc:
         return _leaderboard_refused(request, exc)
     if fmt == "json":
@@ -257,3 +366,65 @@ def leaderboard_export(request: HttpRequest, slug: str, fmt: str) -> HttpRespons
     for row in leaderboard_export_rows(snapshot):
         writer.writerow({key: _csv_cell(value) for key, value in row.items()})
     return response
+
+
+# Grading campaigns ----------------------------------------------------------------------------
+
+
+@require_GET
+def grading_next_view(request: HttpRequest, slug: str) -> HttpResponse:
+    campaign = _campaign_or_login(request, slug, owner_for(request, create=False))
+    if isinstance(campaign, HttpResponse):
+        return campaign
+    if campaign.kind != Campaign.Kind.GRADING:
+        return redirect("campaign_next", slug=slug)
+    owner = owner_for(request)
+    grading = grading_next(campaign=campaign, owner=owner)
+    if grading is None:
+        context = {
+            "campaign": campaign,
+            "progress": grading_progress(campaign=campaign, owner=owner),
+        }
+        return render(request, "arena/pool_empty.html", context)
+    return redirect("grading", code=grading.code)
+
+
+def _grading_refused(exc: GradeRefused) -> HttpResponse:
+    if exc.code == "not_found":
+        raise Http404(str(exc))
+    raise PermissionDenied(str(exc))
+
+
+@require_GET
+def grading_page(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        grading = grading_get_for_evaluator(code=str(code), owner=owner_for(request, create=False))
+    except GradeRefused as exc:
+        return _grading_refused(exc)
+    return render(request, "arena/grading.html", {"grading": grading})
+
+
+@require_POST
+def grading_grade_view(request: HttpRequest, code: str) -> HttpResponse:
+    scores = {name: request.POST.get(name) for name in ("overall", *GRADE_CRITERIA)}
+    try:
+        grade_cast(
+            code=str(code),
+            owner=owner_for(request),
+            scores=scores,
+            reason=request.POST.get("reason", ""),
+        )
+    except GradeRefused as exc:
+        if exc.code in ("not_found", "no_access"):
+            return _grading_refused(exc)
+        messages.error(request, str(exc))
+    return redirect("grading", code=code)
+
+
+@require_POST
+def grading_skip_view(request: HttpRequest, code: str) -> HttpResponse:
+    try:
+        slug = grading_skip(code=str(code), owner=owner_for(request))
+    except GradeRefused as exc:
+        return _grading_refused(exc)
+    return redirect("grading_next", slug=slug)

@@ -112,6 +112,7 @@ class Scale:
     stored_votes: int
     stored_evaluators: int
     load_evaluators: int
+    sampling: str = "balanced"  # the campaign's pair sampling (Campaign.Sampling)
 
 
 @dataclass
@@ -231,7 +232,9 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
         )
         for i in range(scale.contestants)
     ]
-    campaign = models.Campaign.objects.create(name="Load", slug=CAMPAIGN_SLUG)
+    campaign = models.Campaign.objects.create(
+        name="Load", slug=CAMPAIGN_SLUG, sampling=scale.sampling
+    )
     campaign.question_sets.add(qset)
     campaign.contestants.add(*contestants)
     hashes = {c.pk: c.config_hash for c in contestants}
@@ -255,6 +258,8 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
                 "reference_answer",
                 "turns",
                 "created_at",
+                "named_terms",
+                "asks_identity",
             ),
             (
                 (
@@ -267,6 +272,8 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
                     "",
                     "[]",
                     long_ago,
+                    "[]",
+                    False,
                 )
                 for q in question_ids
             ),
@@ -295,6 +302,7 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
                         False,
                         0,
                         long_ago,
+                        "[]",
                     )
                 )
                 next_id += 1
@@ -316,6 +324,7 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
                 "released",
                 "attempts",
                 "created_at",
+                "named_terms",
             ),
             answer_rows,
         )
@@ -394,6 +403,8 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
                         "",
                         int((voted - served).total_seconds() * 1000),
                         voted,
+                        False,
+                        "{}",
                     )
                 )
         _copy(conn, models.Battle._meta.db_table, BATTLE_COLUMNS, battle_rows)
@@ -410,6 +421,14 @@ def seed(env: dict[str, str], scale: Scale, rng: random.Random) -> Seeded:
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
+    if scale.sampling == models.Campaign.Sampling.ACTIVE:
+        # The plan of a snapshot of the stored votes, as the recompute task leaves it.
+        from arena.battles.active import sampling_plan_update
+        from arena.ratings.recompute import ratings_recompute
+
+        ratings_recompute(campaign_id=campaign.pk)
+        sampling_plan_update(campaign_id=campaign.pk)
+        connections.close_all()
     return Seeded(
         campaign_id=campaign.pk,
         contestant_ids=contestant_ids,
@@ -447,6 +466,8 @@ VOTE_COLUMNS = (
     "reason",
     "time_to_vote_ms",
     "created_at",
+    "tainted",
+    "taint",
 )
 
 
@@ -932,6 +953,7 @@ def _ceiling_rows(
         battle: tuple[Any, ...] = (uuid.uuid4(), seeded.campaign_id, evaluator, "", "stored")
         battle += (q, answer_a, answer_b, "voted", now, now)
         vote = (seeded.campaign_id, evaluator, q, a, b, rng.choice(OUTCOMES), "", 1234, now)
+        vote += (False, "{}")  # untainted
         rows.append((battle, vote))
     return rows
 
@@ -1054,6 +1076,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--questions", type=int, default=1000)
     parser.add_argument("--contestants", type=int, default=10)
     parser.add_argument("--stored-votes", type=int, default=100_000)
+    parser.add_argument(
+        "--sampling",
+        choices=("balanced", "active"),
+        default="balanced",
+        help="the campaign's pair sampling (balanced; active: a plan from a snapshot of the "
+        "stored votes)",
+    )
     parser.add_argument("--evaluators", type=int, default=2000, help="fresh ones for the load")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
@@ -1072,6 +1101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stored_votes=args.stored_votes,
         stored_evaluators=max(200, -(-args.stored_votes // args.questions)),
         load_evaluators=args.evaluators,
+        sampling=args.sampling,
     )
     redis_url = f"{args.redis.rstrip('/')}/{args.redis_db}"
     env = {

@@ -2289,7 +2289,57 @@ def safe_prefix(shown: str, terms: Sequence[str] = (), *, pending: bool = False)
     # a field line may still be joined by the rest of a "Name: / Creator:" card.
     if _SELF_INTRO.search(sentence) or _hold_terms(tuple(terms)).search(sentence):
         cut = sentence_start
-    field = _FIELD_LINE.search(shown, shown.rfind("\n\n", 0, cut) + 1, cut)
-    if field is not None:
-        cut = field.start()
+    card = _held_card(shown, cut)
+    if card is not None:
+        cut = card
+    glued_at = _glued_term_start(shown, last_space + 1, terms)
+    if glued_at is not None and glued_at < cut:
+        cut = glued_at
     return shown[:cut].rstrip() if removable else shown[:cut]
+
+
+# Partial text after which another "Name: …" line may still come (empty, or a short first line).
+_MAY_BE_FIELD = re.compile(r"\s*(?:[^\S\n]*[^\n:：]{1,30})?")
+
+
+def _held_card(shown: str, cut: int) -> int | None:
+    """Where to cut for a "Name: / Creator:" card that may still change: a field line in the
+    paragraph being written, or, while what follows it may still become another card, in the
+    paragraphs before it (one card is self-identification, two are a comparison: "Model: GPT-4
+    / Developer: OpenAI" is redacted until a second card makes it neutral)."""
+    para = shown.rfind("\n\n", 0, cut) + 1
+    field = _FIELD_LINE.search(shown, para, cut)
+    if field is None and not (para > 0 and _MAY_BE_FIELD.fullmatch(shown, para, cut)):
+        return None
+    held = None if field is None else field.start()
+    end = para
+    while end > 0:
+        previous = shown.rfind("\n\n", 0, end - 1) + 1
+        field = _FIELD_LINE.search(shown, previous, end)
+        if field is None:
+            break
+        held, end = field.start(), previous
+    return held
+
+
+def _spaceless(c: str) -> bool:
+    """A character of a script written without spaces between words (CJK, kana)."""
+    return "\u2e80" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or "\u3040" <= c <= "\u30ff"
+
+
+def _glued_term_start(shown: str, start: int, terms: Sequence[str]) -> int | None:
+    """Where, in the space-free tail of ``shown`` from ``start``, a part begins that may still
+    grow into an identity term: right after a character of a script without spaces or after
+    punctuation ("私はClaudeです。A" may become "…。Anthropicによって"); None if nowhere."""
+    view = _view(shown[start:])
+    text = view.text.lower()
+    for i in range(1, len(text)):
+        before = text[i - 1]
+        if not (_spaceless(before) or unicodedata.category(before)[0] == "P"):
+            continue
+        tail = text[i:]
+        if any(t.startswith(tail) for t in terms) or any(
+            tail.startswith(t) and _HANGUL_TAIL.fullmatch(tail, len(t)) for t in terms
+        ):
+            return start + view.original(i, len(text))[0]
+    return None

@@ -103,3 +103,12 @@ def campaign_with_answers(
     campaign.question_sets.add(question_set)
     campaign.contestants.add(*cs)
     return campaign, cs, qs
+
+
+class JudgeFactory(factory.django.DjangoModelFactory[models.Judge]):
+    class Meta:
+        model = models.Judge
+
+    name = factory.Sequence(lambda n: f"Judge {n}")
+    slug = factory.Sequence(lambda n: f"judge-{n}")
+    serving = factory.SubFactory(ContestantFactory)

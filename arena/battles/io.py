@@ -28,9 +28,10 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -38,6 +39,7 @@ from arena import jsonbounds
 from arena.battles import store
 from arena.models import Answer, Battle, Campaign, Contestant, Question, QuestionSet, Vote
 from arena.questions.imports import RowError, RowErrors
+from arena.ratings.store import counted_votes
 
 WINNERS = {
     "model_a": Vote.Outcome.A,
@@ -406,21 +408,24 @@ def battles_import(
         questions.update(new_questions)
         answers = _answers_for(battles, questions, known)
         rows = [
-            Battle(
-                code=b.code,
-                campaign=campaign,
-                evaluator=None,
-                session_key=f"{IMPORT_SESSION}{b.judge}",
-                mode=Battle.Mode.STORED,
-                question=questions[b.question_key],
-                answer_a=answers[(b.question_key, b.model_a)],
-                answer_b=answers[(b.question_key, b.model_b)],
-                state=Battle.State.VOTED,
-                expires_at=_when(b.tstamp),
-            )
+            {
+                "code": b.code,
+                "campaign_id": campaign.pk,
+                "evaluator_id": None,
+                "session_key": f"{IMPORT_SESSION}{b.judge}",
+                "mode": Battle.Mode.STORED,
+                "question_id": questions[b.question_key].pk,
+                "answer_a_id": answers[(b.question_key, b.model_a)].pk,
+                "answer_b_id": answers[(b.question_key, b.model_b)].pk,
+                "state": Battle.State.VOTED,
+                "served_at": _when(b.tstamp),
+                "expires_at": _when(b.tstamp),
+            }
             for b in battles
         ]
-        Battle.objects.bulk_create(rows, batch_size=_BATCH)
+        # The battles and votes keep their own times (served_at, created_at), which
+        # bulk_create would overwrite with now.
+        store.rows_insert(Battle, rows)
         # Imported battles count toward their pair like served ones (sampler.battle_create),
         # so the sampler balances the pairs' votes, imported ones included.
         pairs = Counter(
@@ -429,26 +434,23 @@ def battles_import(
         )
         for (lo, hi), n in sorted(pairs.items()):
             store.pair_bump(campaign_id=campaign.pk, lo=lo, hi=hi, battles=n)
-        votes = Vote.objects.bulk_create(
-            (
-                Vote(
-                    battle=battle,
-                    campaign=campaign,
-                    evaluator=None,
-                    question=battle.question,
-                    contestant_a=known[b.model_a],
-                    contestant_b=known[b.model_b],
-                    outcome=b.outcome,
-                )
-                for battle, b in zip(rows, battles, strict=True)
-            ),
-            batch_size=_BATCH,
+        ids = store.battle_ids(codes=[b.code for b in battles])
+        store.rows_insert(
+            Vote,
+            [
+                {
+                    "battle_id": ids[b.code],
+                    "campaign_id": campaign.pk,
+                    "evaluator_id": None,
+                    "question_id": questions[b.question_key].pk,
+                    "contestant_a_id": known[b.model_a].pk,
+                    "contestant_b_id": known[b.model_b].pk,
+                    "outcome": b.outcome,
+                    "created_at": _when(b.tstamp),
+                }
+                for b in battles
+            ],
         )
-        # created_at and served_at are auto_now_add, which bulk_create always fills with now.
-        for battle, vote, b in zip(rows, votes, battles, strict=True):
-            battle.served_at = vote.created_at = _when(b.tstamp)
-        Vote.objects.bulk_update(votes, ["created_at"], batch_size=_BATCH)
-        Battle.objects.bulk_update(rows, ["served_at"], batch_size=_BATCH)
     return BattleImportResult(
         campaign=campaign,
         question_set=question_set,
@@ -492,10 +494,19 @@ def _answers_for(
 # Export -------------------------------------------------------------------------------------
 
 
+def _counted(campaign: Campaign) -> QuerySet[Vote]:
+    """The votes the campaign's ratings count (the one rule, `ratings.store.counted_votes`)."""
+    exclude = campaign.tainted_votes == Campaign.TaintedVotes.EXCLUDE
+    return counted_votes(campaign_id=campaign.pk, exclude_tainted=exclude)
+
+
 def battles_export(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
-    """The campaign's votes in vote order as clean battles (streamed from the database)."""
+    """The campaign's votes in vote order as clean battles (streamed from the database);
+    ``counted`` says whether the campaign's ratings count the vote."""
+    counted = _counted(campaign)
     rows = (
         Vote.objects.filter(campaign=campaign)
+        .annotate(counted=Exists(counted.filter(pk=OuterRef("pk"))))
         .order_by("created_at", "id")
         .values_list(
             "question__external_id",
@@ -507,6 +518,7 @@ def battles_export(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
             "battle__session_key",
             "question__language",
             "question__turns",
+            "counted",
         )
         .iterator(chunk_size=_BATCH)
     )
@@ -520,6 +532,7 @@ def battles_export(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
         session,
         language,
         turns,
+        is_counted,
     ) in rows:
         if username:
             judge = username
@@ -536,6 +549,7 @@ def battles_export(*, campaign: Campaign) -> Iterator[dict[str, Any]]:
             "turn": 1 + len(turns or []),
             "language": language,
             "tstamp": round(created_at.timestamp(), 6),
+            "counted": bool(is_counted),
         }
 
 
@@ -550,3 +564,170 @@ def battles_export_text(*, campaign: Campaign, lines: bool = False) -> Iterator[
         yield separator + json.dumps(row, ensure_ascii=False)
         separator = ",\n"
     yield "[]\n" if separator == "[\n" else "\n]\n"
+
+
+# Parquet ------------------------------------------------------------------------------------
+# The same rows as a Parquet file that pandas reads as it is (`pandas.read_parquet`): names
+# and winners dictionary-encoded (pandas categories), ``time`` a UTC timestamp beside the unix
+# ``tstamp``, ``counted`` a boolean. The file's metadata (key `PARQUET_META_KEY`) holds what
+# `manage.py rate_file` needs to rate it as the site does: the campaign's both-bad rule and
+# baseline.
+
+PARQUET_META_KEY = b"arena"
+PARQUET_COLUMNS = (
+    "question_id",
+    "model_a",
+    "model_b",
+    "winner",
+    "judge",
+    "turn",
+    "language",
+    "tstamp",
+    "time",
+    "counted",
+)
+_PARQUET_ROWS = 50_000
+
+
+def _parquet_schema(meta: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    category = pa.dictionary(pa.int32(), pa.string())
+    types = {
+        "model_a": category,
+        "model_b": category,
+        "winner": category,
+        "turn": pa.int16(),
+        "tstamp": pa.float64(),
+        "time": pa.timestamp("us", tz="UTC"),
+        "counted": pa.bool_(),
+    }
+    fields = [(name, types.get(name, pa.string())) for name in PARQUET_COLUMNS]
+    return pa.schema(fields, metadata={PARQUET_META_KEY: json.dumps(meta).encode()})
+
+
+def rating_settings(campaign: Campaign) -> dict[str, Any]:
+    """What a re-derivation needs besides the votes: how the campaign rates them."""
+    baseline = campaign.baseline
+    return {
+        "campaign": campaign.slug,
+        "both_bad": campaign.both_bad,
+        "tainted_votes": campaign.tainted_votes,
+        "baseline": None if baseline is None else baseline.name,
+        "baseline_rating": float(campaign.baseline_rating),
+    }
+
+
+def battles_export_parquet(*, campaign: Campaign, stream: IO[bytes]) -> int:
+    """Write `battles_export`'s rows to ``stream`` as Parquet; returns how many."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _parquet_schema(rating_settings(campaign))
+    written = 0
+    with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
+        batch: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            columns = {name: [row[name] for row in batch] for name in PARQUET_COLUMNS}
+            writer.write_table(pa.Table.from_pydict(columns, schema=schema))
+
+        for row in battles_export(campaign=campaign):
+            row["time"] = _when(row["tstamp"])
+            batch.append(row)
+            if len(batch) >= _PARQUET_ROWS:
+                flush()
+                written += len(batch)
+                batch = []
+        flush()
+        written += len(batch)
+    return written
+
+
+@dataclass(frozen=True)
+class BattleFile:
+    """Battles read from an exported file, in file order: the names on each side, the
+    outcome and whether the campaign counted the vote (True where the file does not say),
+    and the rating settings a Parquet file carries (empty otherwise)."""
+
+    model_a: list[str]
+    model_b: list[str]
+    outcome: list[str]
+    counted: list[bool]
+    settings: dict[str, Any]
+
+
+def battles_read_file(data: bytes) -> BattleFile:
+    """The battles of an exported file (Parquet, a JSON array or JSON Lines), validated;
+    BattleImportError for anything malformed. Reads no database."""
+    if data[:4] == b"PAR1":
+        return _read_parquet(data)
+    battles = battles_parse(data)
+    counted = _counted_flags(data)
+    return BattleFile(
+        model_a=[b.model_a for b in battles],
+        model_b=[b.model_b for b in battles],
+        outcome=[b.outcome for b in battles],
+        counted=counted if len(counted) == len(battles) else [True] * len(battles),
+        settings={},
+    )
+
+
+def _counted_flags(data: bytes) -> list[bool]:
+    """The optional ``counted`` field of each battle of a JSON file (True where absent)."""
+    text = _decode(data)
+    records = _records_array(text) if text.lstrip().startswith("[") else _records_lines(text)
+    return [not (isinstance(r, dict) and r.get("counted") is False) for _line, r in records]
+
+
+def _read_parquet(data: bytes) -> BattleFile:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as exc:
+        raise BattleImportError(
+            [RowError(None, _("Not a readable Parquet file: %s") % exc)]
+        ) from None
+    missing = [c for c in ("model_a", "model_b", "winner") if c not in table.column_names]
+    if missing:
+        raise BattleImportError(
+            [RowError(None, _("missing field(s): %(fields)s") % {"fields": ", ".join(missing)})]
+        )
+    column = {name: table.column(name).to_pylist() for name in table.column_names}
+    errors = RowErrors(limit=MAX_ERRORS)
+    counted = column.get("counted") or [True] * table.num_rows
+    for row, (a, b, winner) in enumerate(
+        zip(column["model_a"], column["model_b"], column["winner"], strict=True), start=1
+    ):
+        if not (isinstance(a, str) and a.strip() and isinstance(b, str) and b.strip()):
+            errors.append(RowError(row, _("model_a and model_b must be non-empty strings")))
+        elif a == b:
+            errors.append(
+                RowError(row, _("model_a and model_b are the same model (%(name)s)") % {"name": a})
+            )
+        if winner not in WINNERS:
+            errors.append(
+                RowError(
+                    row,
+                    _("unknown winner %(winner)s: use one of %(choices)s")
+                    % {"winner": json.dumps(winner), "choices": ", ".join(WINNERS)},
+                )
+            )
+    if errors:
+        raise BattleImportError(errors.shown, more=errors.more)
+    if table.num_rows == 0:
+        raise BattleImportError([RowError(None, _("The file holds no battles."))])
+    meta = (table.schema.metadata or {}).get(PARQUET_META_KEY)
+    try:
+        settings = json.loads(meta) if meta else {}
+    except json.JSONDecodeError:
+        settings = {}
+    return BattleFile(
+        model_a=[a.strip() for a in column["model_a"]],
+        model_b=[b.strip() for b in column["model_b"]],
+        outcome=[WINNERS[w] for w in column["winner"]],
+        counted=[c is not False for c in counted],
+        settings=settings if isinstance(settings, dict) else {},
+    )

@@ -17,10 +17,13 @@ from arena.battles.rules import (
     Owner,
     access_lost_message,
     campaign_access_q,
+    campaign_reveals,
+    campaign_reveals_q,
     side_done,
 )
 from arena.models import Battle, Campaign, Question, Vote
 from arena.public import PublicBattle, PublicCampaign, PublicProgress, PublicReveal, PublicRound, md
+from arena.ratings.read import leaderboard_listed
 
 
 class NotFound(Exception):
@@ -141,6 +144,7 @@ def battle_reveal(*, code: str, owner: Owner) -> PublicReveal:
             "code",
             "vote__outcome",
             "campaign__reveal_after_vote",
+            "campaign__is_open",
             "answer_a__contestant__name",
             "answer_b__contestant__name",
         )
@@ -151,7 +155,9 @@ def battle_reveal(*, code: str, owner: Owner) -> PublicReveal:
     battle_access_check(campaign_id=row["campaign_id"], owner=owner)
     if row["vote__outcome"] is None:
         raise RevealRefused("vote first")
-    if not row["campaign__reveal_after_vote"]:
+    if not campaign_reveals(
+        reveal_after_vote=row["campaign__reveal_after_vote"], is_open=row["campaign__is_open"]
+    ):
         raise RevealRefused("this campaign keeps identities hidden")
     return PublicReveal(
         code=str(row["code"]),
@@ -170,7 +176,7 @@ def campaign_list_for(*, owner: Owner) -> list[PublicCampaign]:
             allow_live=c.allow_live,
             progress=progress_get(campaign=c, owner=owner),
             # Team-only leaderboards are for staff (evaluators would be swayed by them).
-            leaderboard=c.leaderboard_public or (owner.user is not None and owner.user.is_staff),
+            leaderboard=leaderboard_listed(campaign=c, user=owner.user),
         )
         for c in campaigns_for(owner)
     ]
@@ -198,13 +204,16 @@ def reveal_conflicts(*, campaign: Campaign) -> list[Campaign]:
     common) but reveal identities after the vote where this one does not, or the other way
     round: a reveal in one tells its evaluators who wrote answers the other's evaluators are
     meant to judge blind."""
+    reveals = campaign_reveals(
+        reveal_after_vote=campaign.reveal_after_vote, is_open=campaign.is_open
+    )
     return list(
         Campaign.objects.filter(
             question_sets__in=campaign.question_sets.all(),
             contestants__in=campaign.contestants.all(),
         )
         .exclude(pk=campaign.pk)
-        .exclude(reveal_after_vote=campaign.reveal_after_vote)
+        .exclude(campaign_reveals_q() if reveals else ~campaign_reveals_q())
         .distinct()
         .order_by("name")
     )

@@ -17,6 +17,8 @@ rows are already in memory. Nothing else in `arena` restates these conditions.
 - **taint**: a battle whose shown answers name a model or maker that its question does not,
   or whose prompt asks the model who it is; decided from terms stored with the answers and
   the question (`battle_taint`), in the vote's own statement.
+- **expert routing**: questions of a category or language the campaign reserves for experts
+  are served only to evaluators whose profile holds that skill or language (`skill_block`).
 """
 
 from __future__ import annotations
@@ -147,6 +149,29 @@ def campaign_access_sql(owner: Owner, alias: str) -> tuple[str, Params]:
     )
 
 
+# Reveal after the vote ----------------------------------------------------------------------------
+# `Campaign.reveal_after_vote` left unset (None) means the kind's default: a team campaign
+# reveals, an open one does not (a stranger who learns each model's style from reveals can vote
+# for it later). An explicit yes or no wins.
+
+
+def campaign_reveals(*, reveal_after_vote: bool | None, is_open: bool) -> bool:
+    """Whether a campaign shows an evaluator the two names once their vote is stored."""
+    return (not is_open) if reveal_after_vote is None else reveal_after_vote
+
+
+def campaign_reveals_q(prefix: str = "") -> Q:
+    """`campaign_reveals` on Campaign or through ``prefix``."""
+    return Q(**{f"{prefix}reveal_after_vote": True}) | Q(
+        **{f"{prefix}reveal_after_vote__isnull": True, f"{prefix}is_open": False}
+    )
+
+
+def campaign_reveals_sql(alias: str) -> str:
+    """`campaign_reveals` on the campaign table called ``alias`` (no parameters)."""
+    return f"COALESCE({alias}.reveal_after_vote, NOT {alias}.is_open)"
+
+
 # Servable answer --------------------------------------------------------------------------------
 
 
@@ -256,3 +281,58 @@ def battle_taint(
     if asks_identity:
         taint["asks_identity"] = True
     return taint
+
+
+# Expert routing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SkillBlock:
+    """What a campaign's expert routing keeps from one evaluator: the categories and languages
+    the campaign reserves for experts that the evaluator lacks. Empty: nothing is kept back."""
+
+    categories: tuple[str, ...] = ()
+    languages: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.categories or self.languages)
+
+
+def skill_block(
+    *,
+    expert_categories: Sequence[str],
+    expert_languages: Sequence[str],
+    skills: Sequence[str],
+    languages: Sequence[str],
+) -> SkillBlock:
+    """The campaign's reserved categories and languages less the evaluator's ``skills`` and
+    ``languages`` (an anonymous visitor has neither)."""
+    return SkillBlock(
+        categories=tuple(sorted(set(expert_categories) - set(skills))),
+        languages=tuple(sorted(set(expert_languages) - set(languages))),
+    )
+
+
+def question_skill_q(block: SkillBlock, prefix: str = "") -> Q:
+    """Questions (on Question, or through ``prefix``) the evaluator may be served."""
+    allowed = Q()
+    if block.categories:
+        allowed &= ~Q(**{f"{prefix}category__in": block.categories})
+    if block.languages:
+        allowed &= ~Q(**{f"{prefix}language__in": block.languages})
+    return allowed
+
+
+def question_skill_sql(block: SkillBlock, alias: str) -> tuple[str, Params]:
+    """`question_skill_q` on the question table called ``alias``: an ``AND …`` condition (empty
+    when nothing is kept back) and its parameters."""
+    parts: list[str] = []
+    params: Params = {}
+    for column, values in (("category", block.categories), ("language", block.languages)):
+        if not values:
+            continue
+        names = [f"skill_{column}_{k}" for k in range(len(values))]
+        placeholders = ", ".join(f"%({name})s" for name in names)
+        parts.append(f" AND {alias}.{column} NOT IN ({placeholders})")
+        params.update(dict(zip(names, values, strict=True)))
+    return "".join(parts), params

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -221,6 +221,28 @@ def pair_loads(*, campaign_id: int) -> dict[tuple[int, int], int]:
     return {(lo, hi): n for lo, hi, n in rows}
 
 
+def evaluator_skills(*, user_id: int) -> tuple[list[str], list[str]]:
+    """The evaluator's skills (categories) and languages from their profile (none without)."""
+    row = fetch_one(
+        "SELECT skills, languages FROM arena_evaluatorprofile WHERE user_id = %s", [user_id]
+    )
+    if row is None:
+        return [], []
+    skills, languages = (as_json(v) for v in row)
+    return [str(s) for s in skills or []], [str(v) for v in languages or []]
+
+
+def pair_weights(*, campaign_id: int) -> dict[tuple[int, int], float]:
+    """Active sampling: each pair's probability in the latest plan (pairs without one left out;
+    see `arena.battles.active`)."""
+    rows = fetch_all(
+        "SELECT contestant_lo_id, contestant_hi_id, weight FROM arena_pairload "
+        "WHERE campaign_id = %s AND weight IS NOT NULL",
+        [campaign_id],
+    )
+    return {(lo, hi): float(w) for lo, hi, w in rows}
+
+
 # The pair's counter, created on its first battle. Last in the transaction: concurrent
 # callers that picked the same pair wait on this row only until the commit.
 _BUMP_PAIR_SQL = """
@@ -263,7 +285,7 @@ JOIN arena_campaign_question_sets cqs
   ON cqs.questionset_id = qs.id AND cqs.campaign_id = %(campaign)s
 WHERE a1.contestant_id = %(lo)s AND a1.config_hash = %(lo_hash)s AND {servable_a1}
   AND a1.question_id {side} %(pivot)s AND q.id {side} %(pivot)s
-  AND a2.question_id {side} %(pivot)s
+  AND a2.question_id {side} %(pivot)s{skill}
   AND NOT EXISTS (
     SELECT 1 FROM arena_battle b
     WHERE b.campaign_id = %(campaign)s AND {owner} AND b.question_id = a1.question_id
@@ -275,13 +297,14 @@ LIMIT 1
 
 
 @functools.cache
-def _sampler_sql(*, policy: str, owner: str, wrapped: bool, lock: str) -> str:
+def _sampler_sql(*, policy: str, owner: str, wrapped: bool, lock: str, skill: str = "") -> str:
     return _SAMPLER_SQL.format(
         servable_a1=rules.servable_answer_sql(policy, "a1"),
         servable_a2=rules.servable_answer_sql(policy, "a2"),
         side="<" if wrapped else ">=",
         owner=owner,
         lock=lock,
+        skill=skill,
     )
 
 
@@ -292,10 +315,13 @@ def sample(
     lo: Contestant,
     hi: Contestant,
     pivot: int,
+    block: rules.SkillBlock | None = None,
 ) -> tuple[int, int, int] | None:
     """(question id, answer id of ``lo``, answer id of ``hi``) of the first question from
-    ``pivot`` on (then wrapping round) that both may battle on for this owner, or None."""
+    ``pivot`` on (then wrapping round) that both may battle on for this owner, or None.
+    ``block``: categories and languages kept from this owner (`rules.skill_block`)."""
     where, owner_params = owner.battle_sql("b")
+    skill, skill_params = rules.question_skill_sql(block, "q") if block else ("", {})
     params: dict[str, Any] = {
         **owner_params,
         "campaign": campaign.pk,
@@ -304,11 +330,13 @@ def sample(
         "hi": hi.pk,
         "hi_hash": hi.config_hash,
         "pivot": pivot,
+        **skill_params,
     }
     flags: dict[str, Any] = {
         "policy": campaign.identity_policy,
         "owner": where,
         "lock": lock_clause("a1, a2", skip_locked=True, no_key=True),
+        "skill": skill,
     }
     for wrapped in (False, True):
         row = fetch_one(_sampler_sql(wrapped=wrapped, **flags), params)
@@ -332,8 +360,9 @@ def commit_without_waiting_for_disk() -> None:
 
 _INSERT_BATTLE_SQL = """
 INSERT INTO arena_battle (code, campaign_id, evaluator_id, session_key, mode, question_id,
-                          answer_a_id, answer_b_id, state, served_at, expires_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                          answer_a_id, answer_b_id, state, served_at, expires_at,
+                          sampling_weight, kind, source_id, gold_id)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
@@ -353,6 +382,10 @@ def battle_insert(values: Mapping[str, Any]) -> int:
             values["state"],
             db_value(Battle, "served_at", values["served_at"]),
             db_value(Battle, "expires_at", values["expires_at"]),
+            values.get("sampling_weight"),
+            values.get("kind", Battle.Kind.REGULAR),
+            values.get("source_id"),
+            values.get("gold_id"),
         ],
     )
 
@@ -364,9 +397,9 @@ def battle_insert(values: Mapping[str, Any]) -> int:
 # one statement.
 _LOCK_SQL = """
 SELECT b.id, b.state, b.mode, b.served_at, b.expires_at <= %(now)s, b.campaign_id,
-       b.question_id, aa.contestant_id, ab.contestant_id, c.reveal_after_vote, ca.name, cb.name,
+       b.question_id, aa.contestant_id, ab.contestant_id, ({reveals}) AS reveals, ca.name, cb.name,
        ({recent}) AS recent, ({complete}) AS complete, ({access}) AS allowed,
-       q.named_terms, q.asks_identity, aa.named_terms, ab.named_terms
+       q.named_terms, q.asks_identity, aa.named_terms, ab.named_terms, b.kind
 FROM arena_battle b
 JOIN arena_question q ON q.id = b.question_id
 JOIN arena_answer aa ON aa.id = b.answer_a_id
@@ -399,6 +432,7 @@ class VoteTarget:
     round_complete: bool
     allowed: bool  # the owner may still use the battle's campaign (rules.campaign_access_*)
     taint: dict[str, Any]  # rules.battle_taint; empty: clean
+    kind: str = "regular"  # Battle.Kind: a gold or repeat battle's vote is a control vote
 
 
 def vote_target_lock(
@@ -414,6 +448,7 @@ def vote_target_lock(
         f"WHERE {recent_where} AND rv.created_at >= %(since)s",
         complete=rules.round_complete_sql(a="aa", b="ab", question="q"),
         access=access,
+        reveals=rules.campaign_reveals_sql("c"),
         lock=lock_clause("b"),
     )
     row = fetch_one(
@@ -431,7 +466,7 @@ def vote_target_lock(
         return None
     (battle_id, state, mode, served_at, expired, campaign_id, question_id) = row[:7]
     contestant_a, contestant_b, reveals, name_a, name_b, recent, complete, allowed = row[7:15]
-    question_terms, asks, a_terms, b_terms = row[15:]
+    question_terms, asks, a_terms, b_terms, kind = row[15:]
     return VoteTarget(
         battle_id=battle_id,
         state=state,
@@ -454,14 +489,15 @@ def vote_target_lock(
             a_terms=as_json(a_terms) or [],
             b_terms=as_json(b_terms) or [],
         ),
+        kind=kind,
     )
 
 
 _INSERT_VOTE_SQL = """
 INSERT INTO arena_vote (battle_id, campaign_id, evaluator_id, question_id, contestant_a_id,
                         contestant_b_id, outcome, reason, time_to_vote_ms, tainted, taint,
-                        created_at)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                        created_at, control, low_confidence)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
 
@@ -483,10 +519,21 @@ def vote_insert(values: Mapping[str, Any]) -> int:
             values["tainted"],
             db_value(Vote, "taint", values["taint"]),
             db_value(Vote, "created_at", values["created_at"]),
+            values.get("control", False),
+            values.get("low_confidence", False),
         ],
     )
     execute("UPDATE arena_battle SET state = 'voted' WHERE id = %s", [values["battle_id"]])
     return vote_id
+
+
+def vote_acceptable_set(*, vote_id: int, a: bool | None, b: bool | None) -> None:
+    """Store the evaluator's acceptable / not acceptable verdict per answer with the vote
+    (only when given: most votes carry none, and their insert stays as it is)."""
+    execute(
+        "UPDATE arena_vote SET acceptable_a = %s, acceptable_b = %s WHERE id = %s",
+        [a, b, vote_id],
+    )
 
 
 # Reading a battle -----------------------------------------------------------------------------
@@ -562,3 +609,42 @@ def battle_row(*, code: Any, owner: rules.Owner) -> BattleRow | None:
         voted_outcome=outcome,
         allowed=bool(allowed),
     )
+
+
+_AS_IS = (int, str, bool, type(None))
+
+
+def rows_insert(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (field attnames to values; a field left out gets its default) with the
+    values given, ``auto_now_add`` fields included (imports give votes and battles their own
+    times), as one prepared statement run for every row; ids are not read back. Built without
+    model instances: bulk_create composes each row through the model and overwrites those
+    times, which costs seconds per ten thousand rows."""
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    names = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    # Only the model's own table and column names are formatted in.
+    sql = f"INSERT INTO {model._meta.db_table} ({names}) VALUES ({marks})"  # noqa: S608
+    db = connections[DEFAULT_DB_ALIAS]  # the object itself: the proxy costs a lookup per use
+    defaults = {f.attname: f.get_default() for f in fields}
+
+    def prep(field: models.Field[Any, Any], value: Any) -> Any:
+        # Both drivers take these as they are; the field's own conversion (datetimes, UUIDs,
+        # JSON, choices) costs microseconds a value, seconds per import.
+        if type(value) in _AS_IS:
+            return value
+        return field.get_db_prep_save(value, db)
+
+    prepared = [[prep(f, row.get(f.attname, defaults[f.attname])) for f in fields] for row in rows]
+    with db.cursor() as cursor:
+        for start in range(0, len(prepared), 5000):
+            cursor.executemany(sql, prepared[start : start + 5000])
+
+
+def battle_ids(*, codes: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """The ids of the battles with these codes."""
+    found: dict[uuid.UUID, int] = {}
+    for start in range(0, len(codes), 2000):
+        chunk = codes[start : start + 2000]
+        found.update(Battle.objects.filter(code__in=chunk).values_list("code", "id"))
+    return found

@@ -17,9 +17,12 @@ from arena.battles.rules import Owner, access_lost_message, battle_taint
 from arena.battles.sampler import battle_expire
 from arena.models import Battle, Campaign, Vote
 from arena.public import PublicReveal
+from arena.quality import rules as quality_rules
 from arena.ratings.schedule import ratings_recompute_soon
 
 MAX_REASON_CHARS = 2000
+# Per answer (A, B): acceptable, not acceptable, or not said.
+Acceptable = tuple[bool | None, bool | None]
 
 
 class VoteRefused(Exception):
@@ -37,12 +40,35 @@ class CastVote:
     reveal: PublicReveal | None  # None: the campaign keeps identities hidden
 
 
-def vote_cast(*, code: str, owner: Owner, outcome: str, reason: str = "") -> Vote:
+def vote_cast(
+    *,
+    code: str,
+    owner: Owner,
+    outcome: str,
+    reason: str = "",
+    session_started: dt.datetime | None = None,
+    acceptable: Acceptable = (None, None),
+) -> Vote:
     """Record the owner's vote on a battle served to them (see vote_cast_and_reveal)."""
-    return vote_cast_and_reveal(code=code, owner=owner, outcome=outcome, reason=reason).vote
+    return vote_cast_and_reveal(
+        code=code,
+        owner=owner,
+        outcome=outcome,
+        reason=reason,
+        session_started=session_started,
+        acceptable=acceptable,
+    ).vote
 
 
-def vote_cast_and_reveal(*, code: str, owner: Owner, outcome: str, reason: str = "") -> CastVote:
+def vote_cast_and_reveal(
+    *,
+    code: str,
+    owner: Owner,
+    outcome: str,
+    reason: str = "",
+    session_started: dt.datetime | None = None,
+    acceptable: Acceptable = (None, None),
+) -> CastVote:
     """Record the owner's vote on a battle served to them; with it, the reveal when the
     campaign shows identities after a vote.
 
@@ -50,7 +76,10 @@ def vote_cast_and_reveal(*, code: str, owner: Owner, outcome: str, reason: str =
     that expired, was skipped or already has a vote, an unknown outcome, an over-long reason
     and votes beyond the per-minute limit. Two simultaneous submits give one vote: the
     battle's row lock and the database's unique constraint decide, and the loser gets
-    ``already_voted``.
+    ``already_voted``. ``session_started``: when an anonymous visitor's session began (a vote
+    from a very new session is marked low-confidence, `quality.rules.vote_low_confidence`).
+    ``acceptable``: the evaluator's optional verdict on answers A and B (True acceptable,
+    False not, None not given), stored with the vote (`Campaign.ask_acceptable` offers it).
     """
     if outcome not in Vote.Outcome.values:
         raise VoteRefused(_("Choose A, B, tie or both bad."), code="bad_outcome")
@@ -67,7 +96,14 @@ def vote_cast_and_reveal(*, code: str, owner: Owner, outcome: str, reason: str =
         ) from None
     try:
         with transaction.atomic():
-            return _record(key=key, owner=owner, outcome=outcome, reason=reason)
+            return _record(
+                key=key,
+                owner=owner,
+                outcome=outcome,
+                reason=reason,
+                session_started=session_started,
+                acceptable=acceptable,
+            )
     except VoteRefused as exc:
         if exc.code == "expired":  # the refusal rolled back; record the expiry on its own
             battle_expire(code=code, owner=owner)
@@ -78,7 +114,15 @@ def vote_cast_and_reveal(*, code: str, owner: Owner, outcome: str, reason: str =
         ) from None
 
 
-def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote:
+def _record(
+    *,
+    key: object,
+    owner: Owner,
+    outcome: str,
+    reason: str,
+    session_started: dt.datetime | None,
+    acceptable: Acceptable = (None, None),
+) -> CastVote:
     now = timezone.now()
     target = store.vote_target_lock(
         code=key, owner=owner, now=now, since=now - dt.timedelta(minutes=1)
@@ -101,6 +145,7 @@ def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote
         raise VoteRefused(_("This battle has expired."), code="expired", status=409)
     if target.mode == Battle.Mode.LIVE and not target.round_complete:
         raise VoteRefused(_("Wait until both answers are complete."), code="not_ready", status=409)
+    time_to_vote = max(0, int((now - target.served_at).total_seconds() * 1000))
     values = {
         "battle_id": target.battle_id,
         "campaign_id": target.campaign_id,
@@ -110,12 +155,19 @@ def _record(*, key: object, owner: Owner, outcome: str, reason: str) -> CastVote
         "contestant_b_id": target.contestant_b_id,
         "outcome": outcome,
         "reason": reason,
-        "time_to_vote_ms": max(0, int((now - target.served_at).total_seconds() * 1000)),
+        "time_to_vote_ms": time_to_vote,
         "tainted": bool(target.taint),
         "taint": target.taint,
         "created_at": now,
+        "control": quality_rules.battle_is_control(target.kind),
+        "low_confidence": quality_rules.vote_low_confidence(
+            time_to_vote_ms=time_to_vote, session_started=session_started, now=now
+        ),
     }
     vote_id = store.vote_insert(values)
+    if acceptable != (None, None):
+        store.vote_acceptable_set(vote_id=vote_id, a=acceptable[0], b=acceptable[1])
+        values["acceptable_a"], values["acceptable_b"] = acceptable
     campaign_id = target.campaign_id
     dispatch.after_commit(lambda: ratings_recompute_soon(campaign_id=campaign_id))
     reveal = (

@@ -57,9 +57,26 @@ def question_names_record(*, question: Question, terms: list[str]) -> None:
         question.named_terms, question.asks_identity = names, asks
 
 
-def answer_names(texts: Iterable[str], terms: list[str]) -> list[str]:
-    """The identity terms that any shown turn of an answer names, code included."""
-    return backend.named_terms("\n\n".join(texts), terms)
+def answer_names(
+    texts: Iterable[str], terms: list[str], reports: Iterable[object] = ()
+) -> list[str]:
+    """The identity terms that the shown turns of an answer name, code included, and those its
+    strip reports say were redacted from them: a model that named itself named itself, even
+    where the evaluator reads "an AI assistant" instead (FastChat drops such battles too)."""
+    redacted = [
+        str(term)
+        for report in reports
+        if isinstance(report, dict)
+        for mention in report.get("identity_mentions") or ()
+        if isinstance(mention, dict)
+        for term in mention.get("terms") or ()
+    ]
+    return backend.named_terms("\n\n".join([*texts, *redacted]), terms)
+
+
+def answer_reports(answer: Answer) -> list[object]:
+    """The strip report of each shown turn of an answer, first turn first."""
+    return [answer.strip_report, *(f.get("report") for f in answer.followups)]
 
 
 @dataclass(frozen=True)
@@ -251,7 +268,7 @@ def answer_store(*, answer_id: int, results: list[GenerationResult], latency_ms:
             for r, s in zip(results[1:], rest, strict=True)
         ],
         flagged=flagged,
-        named_terms=answer_names([s.shown for s in stripped], terms),
+        named_terms=answer_names([s.shown for s in stripped], terms, [s.report for s in stripped]),
         prompt_tokens=sum(r.prompt_tokens for r in results),
         completion_tokens=sum(r.completion_tokens for r in results),
         latency_ms=latency_ms,
@@ -284,7 +301,7 @@ def names_record_all(*, question_sets: Iterable[QuestionSet] | None = None) -> N
     seen: dict[int, Question] = {}
     for answer in answers.iterator(chunk_size=500):
         shown = [answer.shown_text, *(str(f.get("shown", "")) for f in answer.followups)]
-        names = answer_names(shown, terms)
+        names = answer_names(shown, terms, answer_reports(answer))
         if names != answer.named_terms:
             Answer.objects.filter(pk=answer.pk).update(named_terms=names)
             changed_answers += 1

@@ -5,9 +5,9 @@ the rest of `arena` (tasks and commands included). No other module of `arena` im
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from arena.models import Contestant
 from models_backend.backends.base import (
@@ -40,6 +40,7 @@ __all__ = [
     "GenerationRequest",
     "GenerationResult",
     "ModelSpec",
+    "SamplingConfig",
     "StripResult",
     "asks_identity",
     "contestant_sampling",
@@ -49,6 +50,7 @@ __all__ = [
     "generate",
     "named_terms",
     "prepare_demo_model",
+    "run_on_runtime",
     "safe_prefix",
     "start_pending",
     "strip_for_contestant",
@@ -98,6 +100,17 @@ def generate(
     from models_backend.runtime import get_runtime
 
     return get_runtime().run(request, contestant_spec(contestant), on_delta, timeout=timeout)
+
+
+T = TypeVar("T")
+
+
+def run_on_runtime(coro: Coroutine[Any, Any, T], *, timeout: float) -> T:
+    """Run a coroutine on the process's generation runtime loop (where streaming callbacks
+    run) and wait for it."""
+    from models_backend.runtime import get_runtime
+
+    return get_runtime().run_coroutine(coro, timeout=timeout)
 
 
 def strip_for_contestant(

@@ -24,6 +24,7 @@ from arena.generation.answers import (
     answer_fail,
     answer_names,
     answer_release,
+    answer_reports,
     identity_terms,
     question_names_record,
 )
@@ -38,6 +39,7 @@ from arena.generation.backend import (
     safe_prefix,
     start_pending,
 )
+from arena.generation.pacing import StreamPacer
 from arena.models import Answer, Battle, Contestant, Question
 from arena.public import md, stream_frame
 
@@ -54,10 +56,11 @@ def _send(code: uuid.UUID | str, frame: dict[str, Any]) -> None:
 
 
 class StreamStripper:
-    """Turns raw deltas into deltas of the stripped text, holding back a short tail.
+    """Turns raw deltas into the stripped text that may be shown so far (a safe prefix: the
+    tail that stripping could still change is held back), and hands it to the side's pacer,
+    which sends it at the battle's uniform rhythm (`arena.generation.pacing`).
 
-    Every frame sent is a suffix of what was sent before plus new text, unless stripping
-    changed text already sent; then a "reset" frame carries the whole text so far.
+    `feed` runs on the generation runtime's loop; `finish` is awaited there too.
     """
 
     def __init__(self, *, code: str, side: Side, contestant: Contestant, terms: list[str]) -> None:
@@ -65,45 +68,44 @@ class StreamStripper:
         self.lowered = sorted({t.lower() for t in (*terms, *KNOWN_IDENTITY_TERMS)})
         self.leading_trace = "<think>" in contestant.chat_template
         self.raw = ""
-        self.sent = ""
         self.last = 0.0
+        self.pacer = StreamPacer(
+            side=side,
+            send=self._send,
+            chunk=settings.ARENA_STREAM_CHUNK_CHARS,
+            interval=settings.ARENA_STREAM_INTERVAL_MS / 1000,
+        )
+
+    def _send(self, frame: dict[str, Any]) -> Awaitable[None] | None:
+        return dispatch.group_send_async(battle_group(self.code), _event(frame))
 
     def _shown(self, special: tuple[str, ...] = ()) -> str:
         return backend.strip_for_contestant(
             self.raw, contestant=self.contestant, special_tokens=special, terms=self.terms
         ).shown
 
-    def _frame(self, text: str) -> dict[str, Any] | None:
-        if text == self.sent:
-            return None
-        if text.startswith(self.sent):
-            frame = stream_frame("delta", self.side, text=text[len(self.sent) :])
-        else:
-            frame = stream_frame("reset", self.side, text=text)
-        self.sent = text
-        return frame
-
-    def feed(self, delta: str) -> Awaitable[None] | None:
+    def feed(self, delta: str) -> None:
         self.raw += delta
         now = time.monotonic()
         # Early text is stripped on every delta (time to first token matters); later, at most
         # every 50 ms, since each strip re-reads the whole answer.
         if len(self.raw) > 400 and now - self.last < 0.05:
-            return None
+            return
         self.last = now
         shown = self._shown()
         # A contestant whose own template opens the reasoning trace streams it without the
         # opening tag: nothing is sent until the trace closes.
         pending = start_pending(self.raw, leading_trace=self.leading_trace)
-        frame = self._frame(safe_prefix(shown, self.lowered, pending=pending))
-        if frame is None:
-            return None
-        return dispatch.group_send_async(battle_group(self.code), _event(frame))
+        self.pacer.offer(safe_prefix(shown, self.lowered, pending=pending))
 
-    def finish(self, final_shown: str) -> None:
-        frame = self._frame(final_shown)
-        if frame is not None:
-            _send(self.code, frame)
+    async def finish(self, final_shown: str) -> None:
+        await self.pacer.finish(final_shown)
+
+    def budget(self, final_shown: str) -> float:
+        """Seconds the pacer may still need to send the rest of `final_shown`, and a margin."""
+        left = len(final_shown) - len(self.pacer.sent)
+        ticks = -(-max(left, 0) // self.pacer.chunk) + 2
+        return ticks * self.pacer.interval + 30.0
 
 
 def _history(question: Question, answer: Answer, turn: int) -> list[ChatMessage]:
@@ -154,10 +156,12 @@ def live_turn_generate(*, battle_id: int, side: Side, turn: int) -> str:
             timeout=float(settings.ARENA_GENERATION_SOFT_LIMIT),
         )
     except BackendUnavailable:
+        stripper.pacer.stop()
         if turn == 0:
             answer_release(answer_id=answer.pk)
         raise
     except GenerationFailed as exc:
+        stripper.pacer.stop()
         live_turn_failed(battle_id=battle_id, side=side, turn=turn, reason=str(exc))
         return "failed"
     stripped = backend.strip_for_contestant(
@@ -167,7 +171,10 @@ def live_turn_generate(*, battle_id: int, side: Side, turn: int) -> str:
         terms=stripper.terms,
     )
     if not blind:
-        stripper.finish(stripped.shown)
+        # The rest of the text leaves at the battle's rhythm before the turn is stored (and its
+        # "done" frame sent after commit).
+        final = stripped.shown
+        backend.run_on_runtime(stripper.finish(final), timeout=stripper.budget(final))
     _store_turn(
         battle_id=battle_id,
         side=side,
@@ -220,7 +227,7 @@ def _store_turn(
         answer.completion_tokens = (answer.completion_tokens or 0) + result.completion_tokens
         answer.flagged = answer.flagged or flagged
     shown = [answer.shown_text, *(str(f.get("shown", "")) for f in answer.followups)]
-    answer.named_terms = answer_names(shown, terms)
+    answer.named_terms = answer_names(shown, terms, answer_reports(answer))
     answer.save()
     question_names_record(question=battle.question, terms=terms)
     code = str(battle.code)

@@ -33,6 +33,7 @@ from arena.ranking.bt import (
 from arena.ranking.cells import Cells, Outcome, aggregate, cells_from_pair_counts
 from arena.ranking.elo import elo_online
 from arena.ranking.intervals import (
+    BOOTSTRAP_THREADS,
     DEFAULT_ROUNDS,
     bootstrap_ratings,
     bootstrap_theta,
@@ -55,6 +56,7 @@ from arena.ranking.style import STYLE_FEATURES, StyleControl, style_control, sty
 
 __all__ = [
     "ALPHA",
+    "BOOTSTRAP_THREADS",
     "DEFAULT_ROUNDS",
     "MEAN_RATING",
     "RATING_PER_THETA",

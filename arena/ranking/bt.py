@@ -67,6 +67,8 @@ class PairData:
     cell_count: IntArray
     incidence: Any  # scipy sparse (pairs x models): +1 at first, -1 at second
     abs_incidence: Any
+    # Mean inverse-propensity weight per vote of each cell (`Cells.weight`); None: all 1.
+    cell_weight: FloatArray | None = None
 
     @property
     def n_pairs(self) -> int:
@@ -88,6 +90,13 @@ class PairData:
         half = 0.5 * per_class[:, :, _HALF]
         return per_class[:, :, _FIRST] + half, per_class[:, :, _SECOND] + half
 
+    def fit_wins(self, cell_counts: npt.NDArray[Any]) -> tuple[FloatArray, FloatArray]:
+        """`wins` as the likelihood weighs them: each vote times its cell's inverse-propensity
+        weight, when the cells carry weights (the plain wins otherwise)."""
+        if self.cell_weight is None:
+            return self.wins(cell_counts)
+        return self.wins(cell_counts * self.cell_weight[None, :])
+
 
 def pair_data(cells: Cells, *, drop_both_bad: bool = False) -> PairData:
     """The likelihood's view of ``cells``; both-bad votes are left out when ``drop_both_bad``."""
@@ -107,6 +116,12 @@ def pair_data(cells: Cells, *, drop_both_bad: bool = False) -> PairData:
     present, inverse = np.unique(keys, return_inverse=True)
     counts = np.bincount(inverse.reshape(-1), weights=cells.count, minlength=present.size)
     nonzero = counts > 0
+    cell_weight = None
+    if cells.weight is not None:
+        weighted = np.bincount(
+            inverse.reshape(-1), weights=cells.count * cells.weight, minlength=present.size
+        )
+        cell_weight = (weighted[nonzero] / counts[nonzero]).astype(np.float64)
     present, counts = present[nonzero], counts[nonzero].astype(np.int64)
     pair_key, cell_class = np.divmod(present, _N_CLASSES)
     unique_pairs, cell_pair = np.unique(pair_key, return_inverse=True)
@@ -125,6 +140,7 @@ def pair_data(cells: Cells, *, drop_both_bad: bool = False) -> PairData:
         cell_count=counts,
         incidence=incidence,
         abs_incidence=abs(incidence),
+        cell_weight=cell_weight,
     )
 
 
@@ -282,12 +298,13 @@ class BTFit:
 
 
 def bt_fit(cells: Cells, *, drop_both_bad: bool = False, alpha: float = ALPHA) -> BTFit:
-    """Maximum-likelihood Bradley–Terry fit of ``cells`` (ridge ``alpha`` > 0, see module)."""
+    """Maximum-likelihood Bradley–Terry fit of ``cells`` (ridge ``alpha`` > 0, see module);
+    with `Cells.weight`, the inverse-propensity weighted likelihood."""
     if alpha <= 0:
         raise ValueError("alpha must be positive")
     data = pair_data(cells, drop_both_bad=drop_both_bad)
     counts = data.cell_count[None, :]
-    w1, w2 = data.wins(counts)
+    w1, w2 = data.fit_wins(counts)
     theta0 = np.zeros((1, data.n_models))
     theta = newton(theta0, w1, w2, data, alpha)
     return BTFit(

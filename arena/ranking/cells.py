@@ -33,6 +33,11 @@ class Cells:
 
     ``sided`` is False when the sides were not recorded (e.g. public pair counts); then ``i`` is
     merely the first contestant of the pair and position bias cannot be measured.
+
+    ``weight``, when given, is each cell's mean inverse-propensity weight per vote (1 = the
+    pair was as likely as under uniform sampling): the Bradley–Terry fit and its intervals
+    weight the votes by it, so that actively sampled pairs do not bias the ratings. Counts,
+    battle matrices and win rates stay the plain votes. None: every vote weighs 1.
     """
 
     n_models: int
@@ -41,6 +46,7 @@ class Cells:
     outcome: IntArray
     count: IntArray
     sided: bool = True
+    weight: FloatArray | None = None
 
     @property
     def total(self) -> int:
@@ -67,6 +73,7 @@ class Cells:
             outcome=self.outcome[keep],
             count=self.count[keep],
             sided=self.sided,
+            weight=None if self.weight is None else self.weight[keep],
         )
 
     def restrict(self, models: IntArray) -> Cells:
@@ -81,6 +88,7 @@ class Cells:
             outcome=self.outcome[keep],
             count=self.count[keep],
             sided=self.sided,
+            weight=None if self.weight is None else self.weight[keep],
         )
 
 
@@ -115,19 +123,25 @@ def aggregate(
     n_models: int,
     *,
     counts: npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
 ) -> Cells:
     """Aggregate per-vote arrays (side-a index, side-b index, `Outcome` code) into cells.
 
     ``counts``, if given, says how many votes each row stands for (rows a database already
-    grouped). Raises ValueError on mismatched lengths, out-of-range codes, negative counts or a
-    contestant facing itself.
+    grouped). ``weights``, if given, is each row's inverse-propensity weight per vote (see
+    `Cells.weight`; a cell keeps the mean over its votes). Raises ValueError on mismatched
+    lengths, out-of-range codes, negative counts, non-positive weights or a contestant facing
+    itself.
     """
     a = _as_index_array(model_a_idx, "model_a_idx")
     b = _as_index_array(model_b_idx, "model_b_idx")
     o = _as_index_array(outcome_codes, "outcome_codes")
-    weights = None if counts is None else _as_index_array(counts, "counts")
-    if not a.size == b.size == o.size or (weights is not None and weights.size != a.size):
+    row_counts = None if counts is None else _as_index_array(counts, "counts")
+    ipw = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if not a.size == b.size == o.size or (row_counts is not None and row_counts.size != a.size):
         raise ValueError("per-vote arrays differ in length")
+    if ipw is not None and (ipw.shape != a.shape or not np.all(np.isfinite(ipw) & (ipw > 0))):
+        raise ValueError("weights must be positive, one per row")
     if n_models < 0:
         raise ValueError("n_models must not be negative")
     if a.size:
@@ -137,16 +151,38 @@ def aggregate(
             raise ValueError("unknown outcome code")
         if np.any(a == b):
             raise ValueError("a contestant cannot face itself")
-        if weights is not None and weights.min() < 0:
+        if row_counts is not None and row_counts.min() < 0:
             raise ValueError("counts must not be negative")
     # In place: at a million votes each temporary array costs about a millisecond.
     keys = a * (n_models * N_OUTCOMES)
     keys += b * N_OUTCOMES
     keys += o
-    present, totals = count_keys(keys, n_models * n_models * N_OUTCOMES, weights)
+    present, totals = count_keys(keys, n_models * n_models * N_OUTCOMES, row_counts)
     pair, outcome = np.divmod(present, N_OUTCOMES)
     i, j = np.divmod(pair, max(n_models, 1))
-    return Cells(n_models=n_models, i=i, j=j, outcome=outcome, count=totals, sided=True)
+    mean_weight = None
+    if ipw is not None:
+        mean_weight = _mean_weight(keys, present, totals, ipw, row_counts)
+    return Cells(
+        n_models=n_models, i=i, j=j, outcome=outcome, count=totals, sided=True, weight=mean_weight
+    )
+
+
+def _mean_weight(
+    keys: IntArray,
+    present: IntArray,
+    totals: IntArray,
+    ipw: FloatArray,
+    counts: IntArray | None,
+) -> FloatArray:
+    """Mean of ``ipw`` per present key, each row counted ``counts`` times (once without)."""
+    votes = ipw if counts is None else ipw * counts
+    where = np.searchsorted(present, keys)
+    found = where < present.size
+    found[found] = present[where[found]] == keys[found]
+    sums = np.bincount(where[found], weights=votes[found], minlength=present.size)
+    result: FloatArray = sums / np.maximum(totals, 1)
+    return result
 
 
 def cells_from_pair_counts(

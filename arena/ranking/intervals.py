@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import numpy.typing as npt
 from scipy.special import ndtri
@@ -23,16 +25,28 @@ Z95 = 1.959963984540054
 BOOTSTRAP_TOL = 1e-7
 # Rounds per batch bound the memory of one batch: rounds x cells draws plus rounds x pairs floats.
 _BATCH_ROUNDS = 250
+# Rounds per batch of the threaded bootstrap (its figures depend on it: keep it fixed).
+PARALLEL_BATCH = 125
+# Threads the snapshot task gives the campaign's bootstrap (figures do not depend on it).
+BOOTSTRAP_THREADS = 2
 # Hessian entries held at once by the Newton fallback (32 MiB of floats).
 _NEWTON_FLOATS = 1 << 22
 
 
-def bootstrap_theta(fit: BTFit, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0) -> FloatArray:
+def bootstrap_theta(
+    fit: BTFit, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0, workers: int = 0
+) -> FloatArray:
     """Refit ``fit`` on ``rounds`` resamples of its votes; returns theta, ``(rounds, models)``.
 
     Resampling N votes with replacement is drawing multinomial(N, p) over the distinct
     (pair, outcome) cells, so a round costs the number of cells, not N. Each round starts from
     the point estimate.
+
+    ``workers`` = 0 draws every round from one generator, in order. ``workers`` > 0 splits the
+    rounds into batches of `PARALLEL_BATCH`, each drawn from its own generator spawned from
+    ``seed`` (`numpy.random.SeedSequence.spawn`), and runs them on that many threads (numpy
+    releases the GIL in the draws and the array maths): the same law, and figures that depend
+    on the seed alone, never on the number of workers, but not the draws of ``workers=0``.
     """
     data = fit.data
     n = data.n_models
@@ -41,28 +55,49 @@ def bootstrap_theta(fit: BTFit, *, rounds: int = DEFAULT_ROUNDS, seed: int = 0) 
     if rounds == 0 or total == 0:
         result[:] = fit.theta
         return result
-    rng = np.random.default_rng(seed)
     p = data.cell_count / total
     inverse_hessian = np.asarray(np.linalg.inv(fit.hessian), dtype=np.float64)
-    for start in range(0, rounds, _BATCH_ROUNDS):
-        size = min(_BATCH_ROUNDS, rounds - start)
-        draws = multinomial(rng, total, p, size=size)
-        w1, w2 = data.wins(draws)
-        theta0 = np.broadcast_to(fit.theta, (size, n))
-        theta, converged = chord(
-            theta0, w1, w2, data, fit.alpha, inverse_hessian, tol=BOOTSTRAP_TOL
-        )
-        # Rounds far from the original (a contestant with few votes lost them all, say) get
-        # full Newton, a few at a time: each needs its own models x models Hessian.
-        stuck = np.flatnonzero(~converged)
-        chunk = max(1, _NEWTON_FLOATS // max(1, n * n))
-        for first in range(0, stuck.size, chunk):
-            rows = stuck[first : first + chunk]
-            theta[rows] = newton(
-                theta0[rows], w1[rows], w2[rows], data, fit.alpha, tol=BOOTSTRAP_TOL
-            )
-        result[start : start + size] = theta
+    if workers <= 0:
+        rng = np.random.default_rng(seed)
+        for start in range(0, rounds, _BATCH_ROUNDS):
+            size = min(_BATCH_ROUNDS, rounds - start)
+            result[start : start + size] = _rounds(fit, rng, size, p, inverse_hessian)
+        return result
+    starts = list(range(0, rounds, PARALLEL_BATCH))
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+
+    def batch(k: int) -> None:
+        size = min(PARALLEL_BATCH, rounds - starts[k])
+        rng = np.random.default_rng(streams[k])
+        result[starts[k] : starts[k] + size] = _rounds(fit, rng, size, p, inverse_hessian)
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(batch, range(len(starts))))
     return result
+
+
+def _rounds(
+    fit: BTFit,
+    rng: np.random.Generator,
+    size: int,
+    p: FloatArray,
+    inverse_hessian: FloatArray,
+) -> FloatArray:
+    """Theta of ``size`` bootstrap rounds drawn from ``rng``."""
+    data = fit.data
+    n = data.n_models
+    draws = multinomial(rng, data.total, p, size=size)
+    w1, w2 = data.fit_wins(draws)
+    theta0 = np.broadcast_to(fit.theta, (size, n))
+    theta, converged = chord(theta0, w1, w2, data, fit.alpha, inverse_hessian, tol=BOOTSTRAP_TOL)
+    # Rounds far from the original (a contestant with few votes lost them all, say) get
+    # full Newton, a few at a time: each needs its own models x models Hessian.
+    stuck = np.flatnonzero(~converged)
+    chunk = max(1, _NEWTON_FLOATS // max(1, n * n))
+    for first in range(0, stuck.size, chunk):
+        rows = stuck[first : first + chunk]
+        theta[rows] = newton(theta0[rows], w1[rows], w2[rows], data, fit.alpha, tol=BOOTSTRAP_TOL)
+    return theta
 
 
 def multinomial(
@@ -107,9 +142,12 @@ def bootstrap_ratings(
     rounds: int = DEFAULT_ROUNDS,
     seed: int = 0,
     anchor: Anchor | None = None,
+    workers: int = 0,
 ) -> FloatArray:
-    """Anchored ratings of each bootstrap round, ``(rounds, models)``."""
-    return to_ratings(bootstrap_theta(fit, rounds=rounds, seed=seed), fit.component, anchor)
+    """Anchored ratings of each bootstrap round, ``(rounds, models)`` (``workers``: see
+    `bootstrap_theta`)."""
+    theta = bootstrap_theta(fit, rounds=rounds, seed=seed, workers=workers)
+    return to_ratings(theta, fit.component, anchor)
 
 
 def sandwich_covariance(fit: BTFit) -> FloatArray:
@@ -125,6 +163,9 @@ def sandwich_covariance(fit: BTFit) -> FloatArray:
     # Per-vote target for "first beats second": 1, 0 or one half.
     target = np.array([1.0, 0.0, 0.5])[data.cell_class]
     squared = data.cell_count * (target - p_first) ** 2
+    if data.cell_weight is not None:
+        # A weighted vote's score is weighted too (its mean weight stands for each vote's).
+        squared = squared * data.cell_weight**2
     per_pair = np.bincount(data.cell_pair, weights=squared, minlength=data.n_pairs)
     meat = np.asarray((data.incidence.T @ (data.incidence * per_pair[:, None])).todense())
     bread = np.linalg.inv(fit.hessian)
@@ -139,20 +180,34 @@ def sandwich_interval(
     level: float = 0.95,
 ) -> tuple[FloatArray, FloatArray]:
     """Normal interval of the anchored ratings from the sandwich covariance."""
-    n = fit.data.n_models
-    covariance = sandwich_covariance(fit)
+    return normal_interval(
+        fit.theta, sandwich_covariance(fit), fit.component, anchor=anchor, level=level
+    )
+
+
+def normal_interval(
+    theta: FloatArray,
+    covariance: FloatArray,
+    component: IntArray,
+    *,
+    anchor: Anchor | None = None,
+    level: float = 0.95,
+) -> tuple[FloatArray, FloatArray]:
+    """Normal interval of the anchored ratings of ``theta`` given its covariance."""
+    n = theta.size
     # Ratings are a linear map of theta: centre each piece, or subtract the anchor in its piece.
     transform = np.eye(n)
-    for piece in range(fit.n_components):
-        members = np.flatnonzero(fit.component == piece)
-        if anchor is not None and fit.component[anchor.index] == piece:
+    n_components = int(component.max()) + 1 if component.size else 0
+    for piece in range(n_components):
+        members = np.flatnonzero(component == piece)
+        if anchor is not None and component[anchor.index] == piece:
             transform[np.ix_(members, np.array([anchor.index]))] -= 1.0
         else:
             transform[np.ix_(members, members)] -= 1.0 / members.size
     variance = np.einsum("ij,jk,ik->i", transform, covariance, transform)
     z = float(ndtri(0.5 + level / 2.0))
     half = z * RATING_PER_THETA * np.sqrt(np.clip(variance, 0.0, None))
-    ratings = to_ratings(fit.theta, fit.component, anchor)
+    ratings = to_ratings(theta, component, anchor)
     return ratings - half, ratings + half
 
 
@@ -166,12 +221,14 @@ def interval_ranks(lower: FloatArray, upper: FloatArray, component: IntArray) ->
 
 
 __all__ = [
+    "BOOTSTRAP_THREADS",
     "BOOTSTRAP_TOL",
     "DEFAULT_ROUNDS",
     "bootstrap_ratings",
     "bootstrap_theta",
     "interval_ranks",
     "multinomial",
+    "normal_interval",
     "percentile_interval",
     "sandwich_covariance",
     "sandwich_interval",

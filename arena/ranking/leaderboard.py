@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -147,14 +148,62 @@ def leaderboard(
     min_votes: int = 1,
     ci: CIMethod = "bootstrap",
     alpha: float = ALPHA,
-    online_elo: npt.ArrayLike | None = None,
+    online_elo: npt.ArrayLike | Callable[[], npt.ArrayLike] | None = None,
+    workers: int = 0,
 ) -> Leaderboard:
     """Rate ``cells`` (contestant ``k`` is ``names[k]``) with 95% intervals and interval ranks.
 
     ``anchor`` = (name, rating) pins that contestant's piece of the comparison graph; if it is
     hidden or absent, every piece gets mean 1000 and ``anchor_applied`` is False. ``online_elo``
-    (from `elo_online`, one value per contestant) is carried into the standings.
+    (from `elo_online`, one value per contestant) is carried into the standings. ``workers``
+    > 0 runs the bootstrap on that many threads (`bootstrap_theta`: other draws, same law);
+    ``online_elo`` given as a function is then computed on one more thread meanwhile (online
+    Elo is a Python loop in vote order, the bootstrap mostly numpy outside the GIL).
     """
+    pending: Future[npt.ArrayLike] | None = None
+    pool = None
+    if callable(online_elo):
+        if workers > 0 and ci == "bootstrap":
+            pool = ThreadPoolExecutor(max_workers=1)
+            pending = pool.submit(online_elo)
+            online_elo = None
+        else:
+            online_elo = online_elo()
+    try:
+        return _leaderboard(
+            cells,
+            names,
+            rounds=rounds,
+            seed=seed,
+            anchor=anchor,
+            drop_both_bad=drop_both_bad,
+            min_votes=min_votes,
+            ci=ci,
+            alpha=alpha,
+            online_elo=online_elo,
+            pending_elo=pending,
+            workers=workers,
+        )
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def _leaderboard(
+    cells: Cells,
+    names: Sequence[str],
+    *,
+    rounds: int,
+    seed: int,
+    anchor: tuple[str, float] | None,
+    drop_both_bad: bool,
+    min_votes: int,
+    ci: CIMethod,
+    alpha: float,
+    online_elo: npt.ArrayLike | None,
+    pending_elo: Future[npt.ArrayLike] | None,
+    workers: int,
+) -> Leaderboard:
     if len(names) != cells.n_models:
         raise ValueError("one name per contestant is required")
     if len(set(names)) != len(names):
@@ -180,11 +229,17 @@ def leaderboard(
         anchor_obj = Anchor(shown_names.index(anchor[0]), float(anchor[1]))
     ratings = to_ratings(fit.theta, fit.component, anchor_obj)
     if ci == "bootstrap":
-        samples = bootstrap_ratings(fit, rounds=rounds, seed=seed, anchor=anchor_obj)
+        samples = bootstrap_ratings(
+            fit, rounds=rounds, seed=seed, anchor=anchor_obj, workers=workers
+        )
         lower, upper = percentile_interval(samples)
     else:
         lower, upper = sandwich_interval(fit, anchor=anchor_obj)
     ranks = interval_ranks(lower, upper, fit.component)
+    if pending_elo is not None:
+        elo = np.asarray(pending_elo.result(), dtype=np.float64)
+        if elo.shape != (cells.n_models,):
+            raise ValueError("online_elo needs one value per contestant")
 
     data = fit.data
     battles = battle_matrix(data)

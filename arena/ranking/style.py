@@ -15,6 +15,7 @@ from scipy.special import expit
 
 from arena.ranking.bt import ALPHA, RATING_PER_THETA, Anchor, bt_fit, to_ratings
 from arena.ranking.cells import FloatArray, IntArray, Outcome, aggregate
+from arena.ranking.intervals import normal_interval
 
 STYLE_FEATURES = ("length", "headers", "lists", "bold")
 
@@ -77,6 +78,9 @@ class StyleControl:
     feature_std: dict[str, float]
     component: IntArray
     votes: int
+    # 95% sandwich (robust) intervals of ``ratings``; None where not computed.
+    ci_lower: FloatArray | None = None
+    ci_upper: FloatArray | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable payload; contestants ordered by style-adjusted rating."""
@@ -97,6 +101,14 @@ class StyleControl:
                     "rating": float(self.ratings[k]),
                     "raw_rating": float(self.raw_ratings[k]),
                     "component": int(self.component[k]),
+                    **(
+                        {}
+                        if self.ci_lower is None or self.ci_upper is None
+                        else {
+                            "ci_lower": float(self.ci_lower[k]),
+                            "ci_upper": float(self.ci_upper[k]),
+                        }
+                    ),
                 }
                 for k in order
             ],
@@ -112,6 +124,9 @@ class _Rows:
     x: FloatArray
     wins_a: FloatArray
     wins_b: FloatArray
+    # Sum over the row's votes of the squared score of side a (1 a win, 0 a loss, 1/4 a tie):
+    # with wins_a and the row's votes it gives each row's sum of squared residuals.
+    score_squares: FloatArray
 
 
 class _Objective:
@@ -174,6 +189,19 @@ class _Objective:
         result[np.arange(n + k), np.arange(n + k)] += 2.0 * self.alpha
         return result
 
+    def meat(self, params: FloatArray) -> FloatArray:
+        """Sum over votes of the outer products of per-vote scores (the sandwich's filling)."""
+        rows, n = self.rows, self.n
+        p = expit(self._differences(params))
+        votes = rows.wins_a + rows.wins_b
+        squared = rows.score_squares - 2.0 * p * rows.wins_a + p * p * votes
+        design = np.zeros((rows.a.size, n + rows.x.shape[1]))
+        design[np.arange(rows.a.size), rows.a] = 1.0
+        design[np.arange(rows.a.size), rows.b] = -1.0
+        design[:, n:] = rows.x
+        result: FloatArray = design.T @ (design * squared[:, None])
+        return result
+
 
 def _distinct_rows(
     a: IntArray, b: IntArray, x: FloatArray, score_a: FloatArray, weight: FloatArray
@@ -186,12 +214,14 @@ def _distinct_rows(
     wins_b = np.bincount(inverse, weights=weight * (1.0 - score_a), minlength=size).astype(
         np.float64
     )
+    squares = np.bincount(inverse, weights=weight * score_a**2, minlength=size)
     return _Rows(
         a=unique[:, 0].astype(np.int64),
         b=unique[:, 1].astype(np.int64),
         x=np.ascontiguousarray(unique[:, 2:]),
         wins_a=wins_a,
         wins_b=wins_b,
+        score_squares=squares.astype(np.float64),
     )
 
 
@@ -207,6 +237,7 @@ def style_control(
     drop_both_bad: bool = False,
     anchor: tuple[str, float] | None = None,
     alpha: float = ALPHA,
+    intervals: bool = False,
 ) -> StyleControl:
     """Fit BT with z-scored style covariates per vote; ``features_*`` are ``(votes, 4)`` arrays of
     `style_features` of the answer on each side. ``counts``, if given, says how many votes
@@ -214,6 +245,8 @@ def style_control(
 
     The logistic regression runs on distinct (a, b, covariates) rows with summed effective wins.
     Anchoring and connected pieces follow `to_ratings`; an anchor absent from ``names`` is an error.
+    ``intervals``: also 95% intervals of the adjusted ratings from the sandwich (robust)
+    covariance H^-1 M H^-1 of the style model's parameters (the bootstrap is for raw ratings).
     """
     n = len(names)
     a = np.asarray(model_a_idx, dtype=np.int64)
@@ -258,6 +291,11 @@ def style_control(
     )
     params = np.asarray(result.x, dtype=np.float64)
     theta, beta = params[:n], params[n:]
+    lower = upper = None
+    if intervals and n:
+        bread = np.linalg.pinv(problem.hessian(params))
+        covariance = bread @ problem.meat(params) @ bread
+        lower, upper = normal_interval(theta, covariance[:n, :n], raw.component, anchor=anchor_obj)
     return StyleControl(
         names=tuple(names),
         ratings=to_ratings(theta, raw.component, anchor_obj),
@@ -267,4 +305,6 @@ def style_control(
         feature_std={name: float(v) for name, v in zip(STYLE_FEATURES, std, strict=True)},
         component=raw.component,
         votes=round(total),
+        ci_lower=lower,
+        ci_upper=upper,
     )

@@ -3,9 +3,10 @@ stored snapshot. Nothing here computes ratings; pages only read what the recompu
 The page is data only (rows, numbers); how it is drawn is the adapters' business
 (`arena.leaderboard_view`).
 
-Access: a campaign with ``leaderboard_public`` shows its leaderboard to anyone; otherwise only
-to staff (the team). Evaluators do not see a team-only leaderboard: knowing which model leads
-would colour their next votes, and after a reveal they know the names.
+Access: a campaign with ``leaderboard_public`` shows its leaderboard to anyone, as of the time
+``public_refresh`` says (`leaderboard_until`); otherwise only to staff (the team). Evaluators
+do not see a team-only leaderboard: knowing which model leads would colour their next votes,
+and after a reveal they know the names.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext as _
 
-from arena.models import Campaign, RatingSnapshot
-from arena.ratings.snapshot import Board, Snapshot, StyleRatings, campaign_scope, scope_parse
+from arena.models import Campaign, Exclusion, RatingSnapshot
+from arena.ratings.snapshot import (
+    Board,
+    FragilityEntry,
+    Snapshot,
+    StyleRatings,
+    campaign_scope,
+    scope_parse,
+)
 
 LeaderboardView = Literal["raw", "style"]
-Refusal = Literal["not_found", "login_required", "forbidden", "no_scope"]
+Refusal = Literal["not_found", "login_required", "forbidden", "no_scope", "held"]
 
 # Heatmaps show the top contestants only; the full matrices are in the JSON export.
 MATRIX_LIMIT = 20
@@ -45,6 +54,24 @@ def _may_see(campaign: Campaign, user: AbstractBaseUser | AnonymousUser) -> Camp
     raise LeaderboardRefused("forbidden")
 
 
+def leaderboard_until(
+    *, campaign: Campaign, user: AbstractBaseUser | AnonymousUser, now: dt.datetime | None = None
+) -> dt.datetime | None:
+    """Up to when this reader sees the campaign's ratings: None for staff and for a public
+    leaderboard set to move with every vote, the start of today (UTC) for one refreshed daily.
+    Raises LeaderboardRefused("held") for one shown only after the campaign closes, while it is
+    active. A leaderboard that moves with each vote tells an evaluator who has just voted which
+    side's model it was (issue #11)."""
+    if getattr(user, "is_staff", False) or campaign.public_refresh == Campaign.PublicRefresh.LIVE:
+        return None
+    if campaign.public_refresh == Campaign.PublicRefresh.DAILY:
+        now = now or dj_timezone.now()
+        return now.astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if campaign.active:
+        raise LeaderboardRefused("held")
+    return None
+
+
 def leaderboard_campaign_get(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> Campaign:
     """The campaign whose leaderboard ``user`` asks for, if they may see it."""
     campaign = Campaign.objects.filter(slug=slug).first()
@@ -61,6 +88,26 @@ def leaderboard_campaign_get_by_id(
     if campaign is None:
         raise LeaderboardRefused("not_found")
     return _may_see(campaign, user)
+
+
+def leaderboard_listed(
+    *, campaign: Campaign, user: AbstractBaseUser | AnonymousUser | None
+) -> bool:
+    """Whether the campaign list offers ``user`` a link to its leaderboard (one they can read)."""
+    if user is not None and getattr(user, "is_staff", False):
+        return True
+    if not campaign.leaderboard_public:
+        return False
+    return not (campaign.public_refresh == Campaign.PublicRefresh.CLOSED and campaign.active)
+
+
+def leaderboard_listen_check(*, campaign_id: int, user: AbstractBaseUser | AnonymousUser) -> None:
+    """Whether ``user`` may be told when new snapshots are stored: only a reader who sees them
+    as they come (`leaderboard_until` is None). Raises LeaderboardRefused otherwise, "held" for
+    a frozen public view (the moment of an update alone would follow an evaluator's vote)."""
+    campaign = leaderboard_campaign_get_by_id(campaign_id=campaign_id, user=user)
+    if leaderboard_until(campaign=campaign, user=user) is not None:
+        raise LeaderboardRefused("held")
 
 
 # The page's objects -------------------------------------------------------------------------
@@ -108,6 +155,45 @@ class PositionBiasLine:
 
 
 @dataclass(frozen=True)
+class ExcludedReason:
+    rule: str  # Exclusion.Rule's label, translated
+    evaluators: int  # evaluator exclusions under this rule (0: chosen votes only)
+    votes: int
+
+
+@dataclass(frozen=True)
+class QualityExcluded:
+    """What the campaign's exclusions left out, per rule (no evaluator is named: the page
+    may be public)."""
+
+    votes: int
+    evaluators: int
+    reasons: list[ExcludedReason]
+    everything_available: bool
+
+
+def _quality_excluded(index: Snapshot) -> QualityExcluded | None:
+    left_out = index.exclusions
+    if left_out is None:
+        return None
+    rules = dict(Exclusion.Rule.choices)
+    grouped: dict[str, list[int]] = {}
+    for entry in left_out.exclusions:
+        counts = grouped.setdefault(entry.rule, [0, 0])
+        counts[0] += 1 if entry.evaluator else 0
+        counts[1] += entry.votes
+    return QualityExcluded(
+        votes=left_out.votes,
+        evaluators=left_out.evaluators,
+        reasons=[
+            ExcludedReason(rule=str(rules.get(rule, rule)), evaluators=n, votes=v)
+            for rule, (n, v) in sorted(grouped.items())
+        ],
+        everything_available=index.with_excluded is not None,
+    )
+
+
+@dataclass(frozen=True)
 class LeaderboardPage:
     campaign_id: int
     campaign_name: str
@@ -136,26 +222,41 @@ class LeaderboardPage:
     style_coefficients: dict[str, float]
     style_available: bool
     scopes: list[ScopeOption]
+    # How the raw intervals were computed: "bootstrap" (the campaign) or "sandwich" (slices).
+    ci: str = "bootstrap"
+    # The campaign scope: votes it takes to swap each adjacent pair at the top.
+    fragility: tuple[FragilityEntry, ...] = ()
+    # Votes exclusions left out of the campaign's ratings (None: none), and whether this page
+    # shows the campaign's ratings with them counted (``everything``).
+    quality_excluded: QualityExcluded | None = None
+    showing_everything: bool = False
 
 
-def _latest(campaign: Campaign, scope: str) -> RatingSnapshot | None:
+def _latest(
+    campaign: Campaign, scope: str, until: dt.datetime | None = None
+) -> RatingSnapshot | None:
+    rows = RatingSnapshot.objects.filter(campaign=campaign, scope=scope)
+    if until is not None:
+        rows = rows.filter(computed_at__lt=until)
     return (
-        RatingSnapshot.objects.filter(campaign=campaign, scope=scope)
-        .order_by("-computed_at", "-id")
+        rows.order_by("-computed_at", "-id")
         .only("scope", "vote_count", "payload", "computed_at")
         .first()
     )
 
 
-def leaderboard_snapshot_get(*, campaign: Campaign, scope: str | None = None) -> RatingSnapshot:
-    """The latest snapshot of ``scope`` (default: the whole campaign). Raises
-    LeaderboardRefused("no_scope") for a scope of another campaign or one never stored."""
+def leaderboard_snapshot_get(
+    *, campaign: Campaign, scope: str | None = None, until: dt.datetime | None = None
+) -> RatingSnapshot:
+    """The latest snapshot of ``scope`` (default: the whole campaign) computed before ``until``
+    (see `leaderboard_until`). Raises LeaderboardRefused("no_scope") for a scope of another
+    campaign or one never stored."""
     key = scope or campaign_scope(campaign.pk)
     try:
         campaign_id, _kind, _value = scope_parse(key)
     except ValueError:
         raise LeaderboardRefused("no_scope") from None
-    snapshot = _latest(campaign, key) if campaign_id == campaign.pk else None
+    snapshot = _latest(campaign, key, until) if campaign_id == campaign.pk else None
     if snapshot is None:
         raise LeaderboardRefused("no_scope")
     return snapshot
@@ -187,13 +288,20 @@ def _scope_group(kind: str) -> str:
 
 
 def leaderboard_get(
-    *, campaign: Campaign, scope: str | None = None, view: LeaderboardView = "raw"
+    *,
+    campaign: Campaign,
+    scope: str | None = None,
+    view: LeaderboardView = "raw",
+    everything: bool = False,
+    until: dt.datetime | None = None,
 ) -> LeaderboardPage:
     """The leaderboard page of one scope, from the latest snapshots (two queries at most).
-    Raises LeaderboardRefused("no_scope") for an unknown scope, SnapshotError for a stored
-    payload of another schema."""
+    ``everything``: the campaign's ratings with the excluded votes counted (where the snapshot
+    has them; the raw view only). ``until``: as of that time (`leaderboard_until`). Raises
+    LeaderboardRefused("no_scope") for an unknown scope, SnapshotError for a stored payload of
+    another schema."""
     main_key = campaign_scope(campaign.pk)
-    main = _latest(campaign, main_key)
+    main = _latest(campaign, main_key, until)
     if main is None:
         if scope not in (None, "", main_key):
             raise LeaderboardRefused("no_scope")
@@ -201,7 +309,7 @@ def leaderboard_get(
     stored = (
         main
         if scope in (None, "", main_key)
-        else leaderboard_snapshot_get(campaign=campaign, scope=scope)
+        else leaderboard_snapshot_get(campaign=campaign, scope=scope, until=until)
     )
     index = Snapshot.from_json(main.payload)
     snapshot = index if stored is main else Snapshot.from_json(stored.payload)
@@ -217,6 +325,10 @@ def leaderboard_get(
     ]
     excluded = index.excluded_tainted or 0
     board = snapshot.leaderboard
+    quality_excluded = _quality_excluded(index)
+    showing_everything = bool(everything and stored is main and index.with_excluded is not None)
+    if showing_everything:
+        board = index.with_excluded
     if snapshot.status != "ok" or board is None:
         return _empty(
             campaign,
@@ -225,7 +337,7 @@ def leaderboard_get(
             computed_at=stored.computed_at,
             excluded_tainted=excluded,
         )
-    style = snapshot.style
+    style = None if showing_everything else snapshot.style
     raw_rows = _raw_rows(board)
     rows = _style_rows(board, style) if view == "style" and style else raw_rows
     names = [c.name for c in board.contestants][:MATRIX_LIMIT]
@@ -271,6 +383,10 @@ def leaderboard_get(
         style_coefficients=dict(style.coefficients_rating_points if style else {}),
         style_available=style is not None,
         scopes=scopes,
+        ci=str(settings.ci),
+        fragility=(snapshot.fragility or ()) if snapshot.kind == "campaign" else (),
+        quality_excluded=quality_excluded,
+        showing_everything=showing_everything,
     )
 
 
@@ -331,24 +447,34 @@ def _raw_rows(board: Board) -> list[Row]:
 
 
 def _style_rows(board: Board, style: StyleRatings) -> list[Row]:
-    """Style-adjusted ratings (no interval: the bootstrap runs on raw ratings only), ranked
-    by the adjusted rating within each piece of the comparison graph."""
+    """Style-adjusted ratings with their sandwich intervals, ranked as the raw ones are (1 +
+    the contestants of the piece whose whole interval lies above); a payload stored before
+    style intervals ranks by the adjusted rating alone and shows none."""
     raw = {c.name: c for c in board.contestants}
     rows = []
     for c in style.contestants:
-        ahead = sum(
-            1
-            for other in style.contestants
-            if other.component == c.component and other.rating > c.rating
-        )
+        if c.ci_lower is not None and c.ci_upper is not None:
+            ahead = sum(
+                1
+                for other in style.contestants
+                if other.component == c.component
+                and other.ci_lower is not None
+                and other.ci_lower > c.ci_upper
+            )
+        else:
+            ahead = sum(
+                1
+                for other in style.contestants
+                if other.component == c.component and other.rating > c.rating
+            )
         base = raw.get(c.name)
         rows.append(
             Row(
                 rank=1 + ahead,
                 name=str(c.name),
                 rating=float(c.rating),
-                ci_lower=None,
-                ci_upper=None,
+                ci_lower=c.ci_lower,
+                ci_upper=c.ci_upper,
                 votes=0 if base is None else int(base.votes),
                 win_rate=None if base is None else base.win_rate,
                 elo=None if base is None else base.elo,
@@ -406,3 +532,37 @@ def leaderboard_export_rows(snapshot: RatingSnapshot) -> list[dict[str, Any]]:
         }
         for c in contestants
     ]
+
+
+def leaderboard_rows(board: Board) -> list[Row]:
+    """The raw rows of a stored or freshly computed board, as the page lists them."""
+    return _raw_rows(board)
+
+
+def leaderboard_table(rows: list[Row]) -> str:
+    """The leaderboard page's table as plain text, with the page's rounding: rank, contestant,
+    rating, 95% interval, votes, win rate, online Elo (what `manage.py rate_file` prints)."""
+    header = ("rank", "contestant", "rating", "95% interval", "votes", "win rate", "online Elo")
+    body = [
+        (
+            str(r.rank),
+            r.name,
+            f"{r.rating:.1f}",
+            ""
+            if r.ci_lower is None or r.ci_upper is None
+            else f"{r.ci_lower:.1f} – {r.ci_upper:.1f}",
+            f"{r.votes:,}",
+            "–" if r.win_rate is None else f"{r.win_rate:.3f}",
+            "–" if r.elo is None else f"{r.elo:.1f}",
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[k]) for line in [header, *body]) for k in range(len(header))]
+    left = {1}
+    return "\n".join(
+        "  ".join(
+            cell.ljust(widths[k]) if k in left else cell.rjust(widths[k])
+            for k, cell in enumerate(line)
+        ).rstrip()
+        for line in [header, *body]
+    )

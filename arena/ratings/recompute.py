@@ -23,11 +23,21 @@ from django.utils import timezone
 
 from arena import dispatch
 from arena.models import Campaign
-from arena.ranking import Cells, Outcome, elo_online, leaderboard, style_control
+from arena.ranking import (
+    BOOTSTRAP_THREADS,
+    Cells,
+    Outcome,
+    bt_fit,
+    elo_online,
+    leaderboard,
+    style_control,
+)
+from arena.ranking.fragility import top_fragility
 from arena.ratings.snapshot import (
     SCHEMA,
     Board,
     CampaignRef,
+    FragilityEntry,
     RatingAnchor,
     ScopeEntry,
     ScopeKind,
@@ -39,13 +49,21 @@ from arena.ratings.snapshot import (
 )
 from arena.ratings.store import (
     DATE_RANGES,
+    Answers,
+    FloatArray,
+    Groups,
     IntArray,
+    Ordered,
+    Questions,
     Votes,
     active_campaign_ids,
+    exclusion_set_read,
     rating_campaign_get,
     snapshot_is_stale,
     snapshots_replace,
     tainted_excluded,
+    vote_weights,
+    votes_exclusion_sync,
     votes_read,
 )
 
@@ -53,6 +71,13 @@ from arena.ratings.store import (
 # of votes gives an interval so wide that its rank would mislead.
 MIN_VOTES = 5
 BOOTSTRAP_SEED = 0
+# The campaign scope's bootstrap runs its batches on threads (numpy releases the GIL in the
+# draws and the maths); its figures depend on the seed only, not on this number.
+BOOTSTRAP_WORKERS = BOOTSTRAP_THREADS
+# Fragility of the top: adjacent pairs among the first FRAGILITY_TOP, searched up to this share
+# of the votes.
+FRAGILITY_TOP = 5
+FRAGILITY_MAX_SHARE = 0.2
 
 
 # Rating one scope ----------------------------------------------------------------------------
@@ -95,11 +120,25 @@ def _slices(data: Votes) -> list[_Slice]:
     return result
 
 
-def _cells(ia: IntArray, ib: IntArray, outcome: IntArray, weight: IntArray, n: int) -> Cells:
-    """Cells from rows the database already counted (several rows may share a cell)."""
+def _cells(
+    ia: IntArray,
+    ib: IntArray,
+    outcome: IntArray,
+    weight: IntArray,
+    n: int,
+    vote_weight: npt.NDArray[np.float64] | None = None,
+) -> Cells:
+    """Cells from rows the database already counted (several rows may share a cell);
+    ``vote_weight``: each row's mean vote weight (`Groups.weight`), kept per cell."""
     keys = (ia * n + ib) * len(Outcome) + outcome
     present, inverse = np.unique(keys, return_inverse=True)
     count = np.bincount(inverse.reshape(-1), weights=weight, minlength=present.size)
+    mean_weight = None
+    if vote_weight is not None:
+        weighted = np.bincount(
+            inverse.reshape(-1), weights=weight * vote_weight, minlength=present.size
+        )
+        mean_weight = weighted / np.maximum(count, 1)
     pair, code = np.divmod(present, len(Outcome))
     i, j = np.divmod(pair, max(n, 1))
     return Cells(
@@ -109,6 +148,7 @@ def _cells(ia: IntArray, ib: IntArray, outcome: IntArray, weight: IntArray, n: i
         outcome=code.astype(np.int64),
         count=np.rint(count).astype(np.int64),
         sided=True,
+        weight=mean_weight,
     )
 
 
@@ -117,9 +157,13 @@ class _Settings:
     rounds: int
     drop_both_bad: bool
     anchor: tuple[str, float] | None
+    # Threads for the campaign scope's bootstrap (`arena.ranking.bootstrap_theta`).
+    workers: int = BOOTSTRAP_WORKERS
 
 
-def _rate(data: Votes, piece: _Slice, how: _Settings) -> tuple[Board, StyleRatings | None]:
+def _rate(
+    data: Votes, piece: _Slice, how: _Settings, *, with_style: bool = True
+) -> tuple[Board, StyleRatings | None]:
     """The raw leaderboard (with online Elo) and the style-controlled ratings of one slice."""
     groups, ordered = data.groups, data.ordered
     keep = piece.weight > 0
@@ -133,14 +177,21 @@ def _rate(data: Votes, piece: _Slice, how: _Settings) -> tuple[Board, StyleRatin
     local = np.full(len(data.names), -1, dtype=np.int64)
     local[present] = np.arange(present.size)
     names = [data.names[k] for k in present.tolist()]
-    cells = _cells(local[ia], local[ib], outcome, weight, present.size)
-    elo = elo_online(
-        local[ordered.ia[piece.in_order]],
-        local[ordered.ib[piece.in_order]],
-        ordered.outcome[piece.in_order],
-        present.size,
-        drop_both_bad=how.drop_both_bad,
-    )
+    vote_weight = None if groups.weight is None else groups.weight[keep]
+    cells = _cells(local[ia], local[ib], outcome, weight, present.size, vote_weight)
+
+    def elo() -> FloatArray:
+        return elo_online(
+            local[ordered.ia[piece.in_order]],
+            local[ordered.ib[piece.in_order]],
+            ordered.outcome[piece.in_order],
+            present.size,
+            drop_both_bad=how.drop_both_bad,
+        )
+
+    # The campaign's own ratings keep the bootstrap; a slice's intervals come from the
+    # sandwich variance, a matrix product instead of a thousand refits (the page says which).
+    main = piece.kind == "campaign"
     board = leaderboard(
         cells,
         names,
@@ -149,11 +200,13 @@ def _rate(data: Votes, piece: _Slice, how: _Settings) -> tuple[Board, StyleRatin
         anchor=how.anchor,
         drop_both_bad=how.drop_both_bad,
         min_votes=MIN_VOTES,
-        online_elo=elo,
+        online_elo=elo,  # on a thread of its own beside the campaign's bootstrap
+        ci="bootstrap" if main else "sandwich",
+        workers=how.workers if main else 0,
     )
     style = None
     shown = list(board.names)
-    if len(shown) >= 2 and board.votes > 0:
+    if with_style and len(shown) >= 2 and board.votes > 0:
         style = _style(data, keep, piece.weight, shown, how)
     # The ranking's own JSON (NaN made None, matrices rounded) is what the snapshot types.
     return Board.from_json(board.to_json()), style
@@ -184,8 +237,51 @@ def _style(
         counts=weight[rows],
         drop_both_bad=how.drop_both_bad,
         anchor=anchor,
+        intervals=True,
     )
     return StyleRatings.from_json(result.to_json())
+
+
+def board_from_battles(
+    *,
+    model_a: Sequence[str],
+    model_b: Sequence[str],
+    outcome: IntArray,
+    rounds: int,
+    drop_both_bad: bool = False,
+    anchor: tuple[str, float] | None = None,
+) -> Board:
+    """The campaign leaderboard of battles given one per row in vote order (names of each
+    side, `arena.ranking.Outcome` codes), rated exactly as a recompute rates the campaign's
+    own votes: contestants numbered in name order, the same cells, seed, bootstrap, minimum
+    votes and online Elo, so a published leaderboard can be checked from its exported votes
+    alone (`manage.py rate_file`). No database is read."""
+    names = sorted(set(model_a) | set(model_b))
+    index = {name: k for k, name in enumerate(names)}
+    ia = np.array([index[n] for n in model_a], dtype=np.int64)
+    ib = np.array([index[n] for n in model_b], dtype=np.int64)
+    outcome = np.asarray(outcome, dtype=np.int64)
+    n = len(names)
+    keys, count = np.unique((ia * max(n, 1) + ib) * len(Outcome) + outcome, return_counts=True)
+    pair, code = np.divmod(keys, len(Outcome))
+    group_a, group_b = np.divmod(pair, max(n, 1))
+    nothing = np.zeros(0, dtype=np.int64)
+    zeros = np.zeros(keys.size, dtype=np.int64)
+    data = Votes(
+        names=names,
+        questions=Questions(
+            nothing, nothing, np.zeros(0, dtype=object), np.zeros(0, dtype=object), {}
+        ),
+        answers=Answers(nothing, nothing, nothing, np.zeros((0, 4))),
+        groups=Groups(group_a, group_b, code, count.astype(np.int64), {}, zeros, zeros, zeros),
+        ordered=Ordered(ia, ib, outcome, np.zeros(ia.size, dtype=np.int64)),
+        total=int(ia.size),
+        last_vote_id=0,
+    )
+    everything = _Slice("campaign", "", "", data.groups.count, np.ones(ia.size, dtype=np.bool_))
+    how = _Settings(rounds=rounds, drop_both_bad=drop_both_bad, anchor=anchor)
+    board, _style = _rate(data, everything, how, with_style=False)
+    return board
 
 
 # The snapshots -------------------------------------------------------------------------------
@@ -302,8 +398,45 @@ def _snapshots(
         ScopeEntry(scope=s.scope, kind=s.kind, value=s.value, label=s.label, votes=s.vote_count)
         for s in out
     )
-    out[0] = replace(out[0], scopes=index, last_vote_id=data.last_vote_id)
+    started = time.perf_counter()
+    fragility = _fragility(data, how, out[0].leaderboard)
+    timings["fragility"] = time.perf_counter() - started
+    out[0] = replace(out[0], scopes=index, last_vote_id=data.last_vote_id, fragility=fragility)
     return out
+
+
+def _fragility(
+    data: Votes, how: _Settings, board: Board | None
+) -> tuple[FragilityEntry, ...] | None:
+    """How many votes it takes to swap each adjacent pair of the campaign's top contestants
+    (`arena.ranking.fragility`), on the fit the leaderboard rated."""
+    if board is None or len(board.contestants) < 2:
+        return None
+    groups = data.groups
+    n = len(data.names)
+    weight = groups.weight
+    cells = _cells(groups.ia, groups.ib, groups.outcome, groups.count, n, weight)
+    if how.drop_both_bad:
+        cells = cells.without_both_bad()
+    index = {name: k for k, name in enumerate(data.names)}
+    shown = np.array(sorted(index[c.name] for c in board.contestants), dtype=np.int64)
+    fit = bt_fit(cells.restrict(shown))
+    local = {data.names[k]: pos for pos, k in enumerate(shown.tolist())}
+    order = [local[c.name] for c in board.contestants]
+    names = [data.names[k] for k in shown.tolist()]
+    searched = int(FRAGILITY_MAX_SHARE * fit.data.total)
+    return tuple(
+        FragilityEntry(
+            place=order.index(f.upper) + 1,
+            upper=names[f.upper],
+            lower=names[f.lower],
+            votes=f.votes,
+            estimate=f.estimate,
+            total=f.total,
+            searched=searched,
+        )
+        for f in top_fragility(fit, order, top=FRAGILITY_TOP, max_share=FRAGILITY_MAX_SHARE)
+    )
 
 
 def ratings_recompute(*, campaign_id: int) -> RecomputeResult:
@@ -319,14 +452,33 @@ def ratings_recompute(*, campaign_id: int) -> RecomputeResult:
     now = timezone.now()
     exclude = campaign.tainted_votes == Campaign.TaintedVotes.EXCLUDE
     with transaction.atomic():  # one transaction, so the session settings apply to all reads
-        data = votes_read(campaign_id=campaign_id, now=now, exclude_tainted=exclude)
+        # Exclusions cover an excluded evaluator's votes cast since they were decided, too.
+        votes_exclusion_sync(campaign_id=campaign_id)
+        weights = vote_weights(campaign=campaign)
+        data = votes_read(
+            campaign_id=campaign_id, now=now, exclude_tainted=exclude, weights=weights
+        )
         excluded = tainted_excluded(campaign_id=campaign_id, last_vote_id=None) if exclude else 0
+        left_out = exclusion_set_read(campaign_id=campaign_id, exclude_tainted=exclude)
+        everything = None
+        if left_out is not None:
+            everything = votes_read(
+                campaign_id=campaign_id,
+                now=now,
+                exclude_tainted=exclude,
+                include_excluded=True,
+                weights=weights,
+            )
     read = time.perf_counter()
     timings: dict[str, float] = {}
     snapshots = _snapshots(campaign, data, how, now, timings)
     if exclude:
         # The campaign's own snapshot says what it left out (slices of it leave out as much).
         snapshots[0] = replace(snapshots[0], excluded_tainted=excluded)
+    if left_out is not None and everything is not None:
+        # The exclusion set, and the campaign's leaderboard with the excluded votes counted.
+        board, _style = _rate(everything, _slices(everything)[0], how)
+        snapshots[0] = replace(snapshots[0], exclusions=left_out, with_excluded=board)
     rated = time.perf_counter()
     stored_at = snapshots_replace(campaign_id=campaign_id, snapshots=snapshots, started=now)
     if stored_at is not None:

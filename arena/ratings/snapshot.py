@@ -118,6 +118,17 @@ def _dump(value: Any) -> Any:
     return value
 
 
+_PLAIN: dict[Any, bool] = {}
+
+
+def _plain(hint: Any) -> bool:
+    """Whether JSON values of ``hint`` are the values themselves (numbers, strings, None)."""
+    if hint not in _PLAIN:
+        parts = get_args(hint) if get_origin(hint) is UnionType else (hint,)
+        _PLAIN[hint] = all(part in (int, float, str, bool, NoneType) for part in parts)
+    return _PLAIN[hint]
+
+
 def _load(hint: Any, raw: Any) -> Any:
     """The JSON value `raw` as a value of the annotation `hint`."""
     origin, args = get_origin(hint), get_args(hint)
@@ -125,6 +136,12 @@ def _load(hint: Any, raw: Any) -> Any:
         (inner,) = (arg for arg in args if arg is not NoneType)
         return None if raw is None else _load(inner, raw)
     if origin is tuple:  # tuple[X, ...]
+        if _plain(args[0]):
+            return tuple(raw)
+        inner = get_args(args[0])
+        if get_origin(args[0]) is tuple and _plain(inner[0]):
+            # Matrices: 129 x 129 numbers load as rows of tuples, not number by number.
+            return tuple(tuple(row) for row in raw)
         return tuple(_load(args[0], item) for item in raw)
     if origin is dict:
         return dict(raw)
@@ -229,6 +246,15 @@ class StyleRow(_Record):
     rating: float
     raw_rating: float
     component: int
+    # The adjusted rating's 95% sandwich interval; absent from payloads stored before it.
+    ci_lower: float | None = None
+    ci_upper: float | None = None
+
+    def to_json(self) -> Json:
+        out = super().to_json()
+        if self.ci_lower is None:
+            del out["ci_lower"], out["ci_upper"]
+        return out
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,6 +273,21 @@ class StyleRatings(_Record):
 
 
 @dataclass(frozen=True, kw_only=True)
+class FragilityEntry(_Record):
+    """``upper`` (at ``place`` by rating) stays above the next one, ``lower``, unless ``votes``
+    of ``total`` votes are removed (None: not within ``searched`` votes); ``estimate`` is the
+    first-order count before the refits."""
+
+    place: int
+    upper: str
+    lower: str
+    votes: int | None
+    estimate: int | None
+    total: int
+    searched: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScopeEntry(_Record):
     """One stored scope of a campaign, as the campaign's own snapshot lists them."""
 
@@ -255,6 +296,29 @@ class ScopeEntry(_Record):
     value: str
     label: str
     votes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExclusionEntry(_Record):
+    """One active exclusion (`arena.models.Exclusion`): every vote of one evaluator, or chosen
+    votes, and how many otherwise counted votes it covers. It names no evaluator (the payload
+    is served as it is, on public leaderboards too): the row of ``id`` does."""
+
+    id: int
+    rule: str
+    reason: str
+    evaluator: bool
+    votes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExclusionSet(_Record):
+    """What the campaign's ratings left out by exclusion: ``votes`` from ``evaluators``
+    evaluators (votes that would otherwise count), and each active exclusion."""
+
+    votes: int
+    evaluators: int
+    exclusions: tuple[ExclusionEntry, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -285,12 +349,24 @@ class Snapshot(_Record):
     # The campaign's own snapshot, where the campaign leaves tainted votes out
     # (Campaign.tainted_votes): how many it left out. Absent from the payload otherwise.
     excluded_tainted: int | None = None
+    # The campaign's own snapshot, where exclusions left votes out: the exclusion set, and the
+    # leaderboard with those votes counted (the page's "show everything"). Absent otherwise.
+    exclusions: ExclusionSet | None = None
+    with_excluded: Board | None = None
+    # The campaign's own snapshot: how many votes it takes to swap each adjacent pair at the
+    # top (`arena.ranking.fragility`). Absent from the payload otherwise.
+    fragility: tuple[FragilityEntry, ...] | None = None
 
     def to_json(self) -> Json:
         """The payload to store (keys in the order they have always been written)."""
         out = super().to_json()
         if self.excluded_tainted is None:
             del out["excluded_tainted"]
+        if self.fragility is None:
+            del out["fragility"]
+        for key in ("exclusions", "with_excluded"):
+            if out[key] is None:
+                del out[key]
         if self.scopes is None:
             del out["scopes"], out["last_vote_id"]
         elif self.status == "no_votes":

@@ -47,5 +47,6 @@
       setTimeout(() => connect(Math.min(delay * 2, 30000)), delay);
     };
   }
-  connect(1000);
+  // A public view frozen at the start of the day is not told of updates (see leaderboard_until).
+  if (!root.dataset.frozen) connect(1000);
 })();

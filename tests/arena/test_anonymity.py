@@ -207,3 +207,42 @@ def test_battle_socket_refuses_other_evaluators() -> None:
 
     assert async_to_sync(attempt)(other) == (False, 4404)
     assert async_to_sync(attempt)(owner_user)[0] is True
+
+
+def test_no_grading_surface_before_the_grade_reveals_a_contestant(
+    setup: tuple[Campaign, list[Contestant], User],
+) -> None:
+    campaign, contestants, evaluator = setup
+    Campaign.objects.filter(pk=campaign.pk).update(kind=Campaign.Kind.GRADING)
+    forbidden = _forbidden(contestants)
+    client = Client()
+    client.force_login(evaluator)
+    _token, key = api_token_create(user=evaluator, name="t")
+    bearer = {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+    for _round in range(3):
+        response = client.get(reverse("grading_next", args=[campaign.slug]))
+        assert response.status_code == 302
+        location = response["Location"]
+        _assert_clean("grading redirect URL", location, forbidden)
+        page = client.get(location)
+        assert page.status_code == 200
+        _assert_clean("grading page", page.content.decode(), forbidden)
+        code = location.rstrip("/").split("/")[-1]
+        api_next = client.post(reverse("api:grading_next", args=[campaign.slug]), **bearer)
+        _assert_clean("next-grading API", api_next.content.decode(), forbidden)
+        _assert_clean(
+            "grading API",
+            client.get(reverse("api:grading", args=[code]), **bearer).content.decode(),
+            forbidden,
+        )
+        bad = client.post(
+            reverse("api:grading_grade", args=[code]),
+            data=json.dumps({"overall": 11}),
+            content_type="application/json",
+            **bearer,
+        )
+        assert bad.status_code == 400
+        _assert_clean("grade error", bad.content.decode(), forbidden)
+        skipped = client.post(reverse("api:grading_skip", args=[code]), **bearer)
+        assert skipped.status_code == 200
+        _assert_clean("skip answer", skipped.content.decode(), forbidden)

@@ -179,3 +179,22 @@ def test_round_complete_sql_q_and_python_agree() -> None:
     }
     assert by_sql == by_q == by_python
     assert 0 < len(by_q) < len(shapes)
+
+
+def test_campaign_reveals_sql_q_and_python_agree() -> None:
+    by_python = set()
+    for i, (reveal, is_open) in enumerate(itertools.product((None, True, False), (True, False))):
+        campaign = factories.CampaignFactory(
+            slug=f"reveal-{i}", reveal_after_vote=reveal, is_open=is_open
+        )
+        if rules.campaign_reveals(reveal_after_vote=reveal, is_open=is_open):
+            by_python.add(campaign.pk)
+    by_q = set(Campaign.objects.filter(rules.campaign_reveals_q()).values_list("pk", flat=True))
+    where = rules.campaign_reveals_sql("c")
+    by_sql = _ids(f"SELECT c.id FROM arena_campaign c WHERE {where}")
+    assert by_sql == by_q == by_python
+    # Unset: a team campaign reveals, an open one does not; an explicit choice wins.
+    assert rules.campaign_reveals(reveal_after_vote=None, is_open=False)
+    assert not rules.campaign_reveals(reveal_after_vote=None, is_open=True)
+    assert rules.campaign_reveals(reveal_after_vote=True, is_open=True)
+    assert not rules.campaign_reveals(reveal_after_vote=False, is_open=False)

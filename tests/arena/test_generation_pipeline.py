@@ -14,9 +14,12 @@ from django.db import transaction
 
 from arena.battles.live import battle_group, live_battle_start
 from arena.battles.rules import Owner
+from arena.battles.votes import vote_cast
 from arena.generation.answers import answers_enqueue_missing
-from arena.models import Answer, Campaign, Contestant
+from arena.models import Answer, Campaign, Contestant, RatingSnapshot, Vote
 from arena.questions.imports import question_set_import
+from arena.ratings.recompute import ratings_recompute
+from arena.ratings.snapshot import Snapshot, campaign_scope
 from tests import factories
 from tests.workers import Worker, flush_broker, wait_for
 
@@ -204,3 +207,60 @@ def test_blind_timing_sends_both_answers_together_and_no_deltas(
     battle.answer_b.refresh_from_db()
     assert battle.answer_a.status == battle.answer_b.status == "done"
     assert set(frames[0]) == {"type", "a_html", "b_html"}
+
+
+# The demo model, told so in its system prompt, greets with its name ("Hello! I'm Zorblax, …"
+# at temperature 0); the prompt itself neither names it nor asks who it is.
+SELF_NAMING = (
+    "You are Zorblax, an assistant made by Quantacorp. Always start your reply with: Zorblax here!"
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_contestant_naming_itself_live_is_never_streamed_and_its_vote_is_left_out(
+    worker: Worker, demo_model: Path
+) -> None:
+    common = {"backend": "vllm", "model": str(demo_model), "max_tokens": 40, "seed": 7}
+    named = factories.ContestantFactory(
+        name="Zorblax",
+        slug="zorblax",
+        aliases=["Quantacorp"],  # its maker, a registered term too
+        queue=QUEUES[0],
+        temperature=0.0,
+        system_prompt=SELF_NAMING,
+        **common,
+    )
+    other = factories.ContestantFactory(
+        name="Test B", slug="test-b", queue=QUEUES[1], temperature=0.2, **common
+    )
+    campaign = factories.CampaignFactory(allow_live=True, blind_timing=False)
+    assert campaign.tainted_votes == Campaign.TaintedVotes.EXCLUDE  # the default
+    campaign.contestants.add(named, other)
+    evaluator = factories.UserFactory()
+    campaign.evaluators.add(evaluator)
+    owner = Owner(user=evaluator)
+    battle, frames = _live_frames(campaign, owner, "Say hello.")
+
+    named_side = "a" if battle.answer_a.contestant_id == named.pk else "b"
+    answer = Answer.objects.get(pk=getattr(battle, f"answer_{named_side}_id"))
+    assert answer.status == "done"
+    assert "zorblax" in answer.raw_text.casefold(), "the model did not name itself this time"
+    assert "zorblax" not in answer.shown_text.casefold()
+    assert "zorblax" in answer.named_terms
+    # No frame, delta or reset, ever carried the name, nor anything else of the contestant.
+    dumped = json.dumps(frames, ensure_ascii=False).casefold()
+    for word in ("zorblax", "quantacorp", named.queue_name):
+        assert word not in dumped
+    assert any(f["type"] == "delta" and f["side"] == named_side for f in frames)
+
+    vote = vote_cast(code=str(battle.code), owner=owner, outcome=named_side)
+    stored = Vote.objects.get(pk=vote.pk)
+    assert stored.tainted
+    assert stored.taint.get(named_side) == ["zorblax"]
+    result = ratings_recompute(campaign_id=campaign.pk)
+    assert result.vote_count == 0, "the tainted vote was counted"
+    # The latest: every recompute keeps its snapshot (the debounced one may have run too).
+    snapshot = RatingSnapshot.objects.filter(
+        campaign=campaign, scope=campaign_scope(campaign.pk)
+    ).latest()
+    assert Snapshot.from_json(snapshot.payload).excluded_tainted == 1

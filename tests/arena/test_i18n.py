@@ -263,7 +263,9 @@ def test_vote_refusals_are_in_the_readers_language(battle_client: tuple[Client, 
 
 
 def test_home_page_in_both_languages(evaluator: User) -> None:
-    campaign: Any = factories.CampaignFactory(name="Summer eval", leaderboard_public=True)  # type: ignore[no-untyped-call]
+    campaign: Any = factories.CampaignFactory(
+        name="Summer eval", leaderboard_public=True, public_refresh="live"
+    )  # type: ignore[no-untyped-call]
     campaign.evaluators.add(evaluator)
     client = Client()
     client.force_login(evaluator)

@@ -41,7 +41,7 @@ def page(client: Client, campaign: Campaign, **query: str) -> Any:
 
 
 def test_public_leaderboard_renders_for_anonymous_visitors(client: Client) -> None:
-    campaign, cs = rated_campaign(leaderboard_public=True)
+    campaign, cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     response = page(client, campaign)
     assert response.status_code == 200
     html = response.content.decode()
@@ -80,24 +80,24 @@ def test_team_only_leaderboard_is_refused_to_evaluators_and_shown_to_staff(
 
 
 def test_unknown_campaign_or_scope_is_not_found(client: Client) -> None:
-    campaign, _cs = rated_campaign(leaderboard_public=True)
+    campaign, _cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     assert client.get(reverse("leaderboard", args=["nope"])).status_code == 404
     assert page(client, campaign, scope="campaign:999999").status_code == 404
     assert page(client, campaign, scope="rubbish").status_code == 404
-    other, _ = rated_campaign(leaderboard_public=True)
+    other, _ = rated_campaign(leaderboard_public=True, public_refresh="live")
     # A scope of another campaign is not shown through this one.
     assert page(client, campaign, scope=campaign_scope(other.pk)).status_code == 404
 
 
 def test_campaign_without_snapshot_or_votes_says_so(client: Client) -> None:
-    campaign = factories.CampaignFactory(leaderboard_public=True)
+    campaign = factories.CampaignFactory(leaderboard_public=True, public_refresh="live")
     assert "have not been computed" in page(client, campaign).content.decode()
     ratings_recompute(campaign_id=campaign.pk)
     assert "No votes yet." in page(client, campaign).content.decode()
 
 
 def test_slices_and_style_view_are_offered_and_shown(client: Client) -> None:
-    campaign, _cs = rated_campaign(leaderboard_public=True)
+    campaign, _cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     html = page(client, campaign).content.decode()
     language = scope_key(campaign.pk, "language", "en")
     assert f'value="{language}"' in html
@@ -110,7 +110,7 @@ def test_slices_and_style_view_are_offered_and_shown(client: Client) -> None:
 
 def test_several_pieces_of_the_comparison_graph_are_pointed_out(client: Client) -> None:
     campaign, cs, questions = factories.campaign_with_answers(
-        contestants=4, questions=1, leaderboard_public=True
+        contestants=4, questions=1, leaderboard_public=True, public_refresh="live"
     )
     cast_votes(campaign, questions[0], cs, [(0, 1, "a", 6), (1, 0, "a", 3)])
     cast_votes(campaign, questions[0], cs, [(2, 3, "a", 6), (3, 2, "tie", 3)])
@@ -120,7 +120,7 @@ def test_several_pieces_of_the_comparison_graph_are_pointed_out(client: Client) 
 
 
 def test_csv_export_holds_the_table(client: Client) -> None:
-    campaign, cs = rated_campaign(leaderboard_public=True)
+    campaign, cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     Contestant.objects.filter(pk=cs[0].pk).update(name="=HYPERLINK(1)")
     ratings_recompute(campaign_id=campaign.pk)
     response = client.get(reverse("leaderboard_csv", args=[campaign.slug]))
@@ -128,7 +128,7 @@ def test_csv_export_holds_the_table(client: Client) -> None:
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert tuple(rows[0]) == EXPORT_COLUMNS
-    stored = RatingSnapshot.objects.get(scope=campaign_scope(campaign.pk)).payload
+    stored = RatingSnapshot.objects.filter(scope=campaign_scope(campaign.pk)).latest().payload
     expected = {c["name"]: c for c in stored["leaderboard"]["contestants"]}
     assert len(rows) == 3
     for row in rows:
@@ -141,7 +141,7 @@ def test_csv_export_holds_the_table(client: Client) -> None:
 
 
 def test_json_export_holds_the_stored_snapshot(client: Client) -> None:
-    campaign, _cs = rated_campaign(leaderboard_public=True)
+    campaign, _cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     scope = scope_key(campaign.pk, "days", "7")
     data = client.get(reverse("leaderboard_json", args=[campaign.slug]), {"scope": scope}).json()
     stored = RatingSnapshot.objects.get(scope=scope)
@@ -153,10 +153,10 @@ def test_json_export_holds_the_stored_snapshot(client: Client) -> None:
 def test_the_page_reads_snapshots_with_a_fixed_number_of_queries(
     client: Client, django_assert_num_queries: Any
 ) -> None:
-    campaign, _cs = rated_campaign(leaderboard_public=True)
-    with django_assert_num_queries(2):  # the campaign, the campaign's snapshot
+    campaign, _cs = rated_campaign(leaderboard_public=True, public_refresh="live")
+    with django_assert_num_queries(3):  # the campaign, the campaign's snapshot, its history
         assert page(client, campaign).status_code == 200
-    with django_assert_num_queries(3):  # … and the slice's snapshot
+    with django_assert_num_queries(3):  # the campaign, its snapshot and the slice's
         scope = scope_key(campaign.pk, "language", "en")
         assert page(client, campaign, scope=scope).status_code == 200
 
@@ -166,12 +166,14 @@ def test_staff_page_stays_within_its_query_budget(
 ) -> None:
     campaign, _cs = rated_campaign()
     client.force_login(staff_user)
-    with django_assert_max_num_queries(4):  # session, user, campaign, snapshot
+    with django_assert_max_num_queries(5):  # session, user, campaign, snapshot, history
         assert page(client, campaign).status_code == 200
 
 
 def test_home_links_to_each_campaign_leaderboard(client: Client) -> None:
-    campaign = factories.CampaignFactory(is_open=True, leaderboard_public=True)
+    campaign = factories.CampaignFactory(
+        is_open=True, leaderboard_public=True, public_refresh="live"
+    )
     assert reverse("leaderboard", args=[campaign.slug]) in client.get("/").content.decode()
 
 
@@ -190,7 +192,7 @@ async def _connect(campaign_id: int, user: Any) -> tuple[WebsocketCommunicator, 
 @pytest.mark.django_db(transaction=True)
 def test_socket_receives_the_update_event_after_a_recompute() -> None:
     campaign, cs, questions = factories.campaign_with_answers(
-        contestants=3, questions=1, leaderboard_public=True
+        contestants=3, questions=1, leaderboard_public=True, public_refresh="live"
     )
     cast_votes(campaign, questions[0], cs, ROUND_ROBIN)
 
@@ -243,7 +245,7 @@ def _bearer(user: User) -> dict[str, str]:
 def test_api_serves_snapshots_by_token_with_the_page_access_rules(
     client: Client, staff_user: User
 ) -> None:
-    public, _cs = rated_campaign(leaderboard_public=True)
+    public, _cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     team, _cs2 = rated_campaign()
     evaluator = factories.UserFactory()
     url = "api:leaderboard"
@@ -261,7 +263,7 @@ def test_api_serves_snapshots_by_token_with_the_page_access_rules(
 
 
 def test_api_exports_battles_to_staff_only(client: Client, staff_user: User) -> None:
-    campaign, _cs = rated_campaign(leaderboard_public=True)
+    campaign, _cs = rated_campaign(leaderboard_public=True, public_refresh="live")
     url = reverse("api:battles_export", args=[campaign.slug])
     assert client.get(url, **_bearer(factories.UserFactory())).status_code == 403
     battles = client.get(url, **_bearer(staff_user)).json()
@@ -275,6 +277,7 @@ def test_api_exports_battles_to_staff_only(client: Client, staff_user: User) -> 
         "turn",
         "language",
         "tstamp",
+        "counted",
     }
 
 
@@ -282,7 +285,9 @@ def test_api_exports_battles_to_staff_only(client: Client, staff_user: User) -> 
 def test_home_links_the_leaderboard_only_where_the_visitor_may_open_it(client: Client) -> None:
     evaluator = factories.UserFactory()
     team = factories.CampaignFactory(slug="team-only", leaderboard_public=False)
-    public = factories.CampaignFactory(slug="public-one", leaderboard_public=True)
+    public = factories.CampaignFactory(
+        slug="public-one", leaderboard_public=True, public_refresh="live"
+    )
     team.evaluators.add(evaluator)
     public.evaluators.add(evaluator)
     client.force_login(evaluator)

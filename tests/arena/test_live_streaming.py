@@ -46,3 +46,28 @@ def test_nothing_is_sent_while_the_start_is_pending() -> None:
     assert safe_prefix("Hi there", pending=start_pending("<|im_start|>assistant\nHi there")) == (
         "Hi there"
     )
+
+
+@pytest.mark.parametrize(
+    ("partial", "sendable"),
+    [
+        # Words are not spaced in Japanese and Chinese: a Latin tail glued to them may still
+        # grow into a maker's name.
+        ("私はClaudeです。A", "私はClaudeです。"),
+        ("今天天气很好，阿", "今天天气很好，"),
+        ("我喜欢吃饭。C", "我喜欢吃饭。"),
+        # One "Model: / Developer:" card is self-identification, two are a comparison: the
+        # first is held while another may follow.
+        ("Model: GPT-4\nDeveloper: OpenAI\n\nMod", ""),
+        ("Model: GPT-4\nDeveloper: OpenAI\n\nModel: Claude\n", ""),
+        (
+            "Model: GPT-4\nDeveloper: OpenAI\n\nBoth are large language models, and differ.",
+            "Model: GPT-4\nDeveloper: OpenAI\n\nBoth are large language models, and differ.",
+        ),
+    ],
+)
+def test_stream_holds_back_glued_names_and_cards_that_may_still_change(
+    partial: str, sendable: str
+) -> None:
+    terms = ["claude", "anthropic", "gpt-4", "openai", "阿里云"]
+    assert safe_prefix(partial, terms) == sendable

@@ -80,7 +80,7 @@ def _api_routes() -> set[str]:
     for pattern in api.url_patterns:
         assert isinstance(pattern, URLPattern)
         route = str(pattern.pattern)
-        for converter in ("<slug:slug>", "<uuid:code>"):
+        for converter in ("<slug:slug>", "<uuid:code>", "<int:run_id>"):
             name = converter.split(":")[1].rstrip(">")
             route = route.replace(converter, "{" + name + "}")
         routes.add("/" + route)

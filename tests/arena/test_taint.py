@@ -4,10 +4,13 @@ out of the ratings unless the campaign counts them."""
 from __future__ import annotations
 
 import io
+import json
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.forms.models import model_to_dict
 from django.test import Client
 
 from arena.battles.rules import Owner, battle_taint
@@ -69,6 +72,16 @@ def _store(answer: Answer, text: str) -> None:
     assert answer_claim(answer_id=answer.pk)
     result = GenerationResult(text=text, prompt_tokens=3, completion_tokens=5, finish_reason="stop")
     assert answer_store(answer_id=answer.pk, results=[result], latency_ms=1) == "done"
+
+
+@pytest.mark.django_db
+def test_an_answer_whose_self_introduction_was_redacted_still_names_its_model() -> None:
+    contestant = factories.ContestantFactory(name="Zorblax", slug="zorblax")
+    answer = factories.AnswerFactory(contestant=contestant)
+    _store(answer, "Hello! I'm Zorblax, a helpful assistant. How can I help?")
+    answer.refresh_from_db()
+    assert "zorblax" not in answer.shown_text.casefold()  # the reader sees it redacted
+    assert answer.named_terms == ["zorblax"]  # but the vote on it is tainted
 
 
 def _campaign(policy: str) -> tuple[Campaign, list[Contestant], Question, User]:
@@ -167,6 +180,23 @@ def test_record_names_taints_votes_on_answers_stored_before_names_were_recorded(
     assert Vote.objects.get(pk=vote.pk).taint == stored.taint, "a second run changes nothing"
 
 
+def _admin_form_data(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's change form as the admin would post it unchanged."""
+    data: dict[str, Any] = {}
+    for key, value in model_to_dict(campaign).items():
+        if value is None or value is False:
+            continue  # an empty field, an unticked box
+        if value is True:
+            data[key] = "on"
+        elif key in ("question_sets", "contestants", "evaluators"):
+            data[key] = [v.pk for v in value]
+        elif isinstance(value, list | dict):
+            data[key] = json.dumps(value)
+        else:
+            data[key] = value
+    return data
+
+
 @pytest.mark.django_db
 def test_the_admin_warns_when_campaigns_sharing_answers_differ_in_revealing() -> None:
     blind, contestants, _q = factories.campaign_with_answers(reveal_after_vote=False)
@@ -177,17 +207,8 @@ def test_the_admin_warns_when_campaigns_sharing_answers_differ_in_revealing() ->
     staff = factories.UserFactory(is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
-    data = {
-        "name": blind.name,
-        "slug": blind.slug,
-        "question_sets": [s.pk for s in blind.question_sets.all()],
-        "contestants": [c.pk for c in contestants],
-        "both_bad": blind.both_bad,
-        "identity_policy": blind.identity_policy,
-        "tainted_votes": blind.tainted_votes,
-        "baseline_rating": "1000",
-        "active": "on",
-    }
+    data = _admin_form_data(blind)
+    data["reveal_after_vote"] = "False"
     page = client.post(f"/admin/arena/campaign/{blind.pk}/change/", data, follow=True)
     assert page.status_code == 200
     warnings = [str(m) for m in page.context["messages"] if "revealing identities" in str(m)]

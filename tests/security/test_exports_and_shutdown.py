@@ -50,7 +50,7 @@ def test_a_contestant_named_like_a_formula_is_inert_in_the_csv_export(
 ) -> None:
     settings.ARENA_BOOTSTRAP_ROUNDS = 20
     campaign, cs, questions = factories.campaign_with_answers(
-        contestants=3, questions=1, leaderboard_public=True
+        contestants=3, questions=1, leaderboard_public=True, public_refresh="live"
     )
     Contestant.objects.filter(pk=cs[0].pk).update(name=name)
     cast_votes(campaign, questions[0], cs, ROUND_ROBIN)

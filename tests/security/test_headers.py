@@ -131,7 +131,7 @@ def _rated_campaign(**fields: Any) -> Campaign:
 def test_every_evaluator_page_and_the_admin_run_only_nonced_or_own_scripts(
     staff_user: User,
 ) -> None:
-    campaign = _rated_campaign(leaderboard_public=True, allow_live=True)
+    campaign = _rated_campaign(leaderboard_public=True, public_refresh="live", allow_live=True)
     evaluator = factories.UserFactory()
     campaign.evaluators.add(evaluator)
     live = factories.BattleFactory(campaign=campaign, evaluator=evaluator, mode=Battle.Mode.LIVE)
@@ -337,7 +337,9 @@ def test_pages_raise_no_csp_violation_and_refuse_an_injected_handler(
     # The recompute notifies the leaderboard's socket through async_to_sync, which refuses
     # to run beside Playwright's event loop in this thread.
     with ThreadPoolExecutor(1) as pool:
-        campaign = pool.submit(_rated_campaign, leaderboard_public=True, name="CSP eval").result()
+        campaign = pool.submit(
+            _rated_campaign, leaderboard_public=True, public_refresh="live", name="CSP eval"
+        ).result()
     user = _browser_user()
     campaign.evaluators.add(user)
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")

@@ -76,7 +76,9 @@ def server(transactional_db: None) -> Iterator[str]:
 
 
 def test_every_probe_is_refused_by_a_live_instance(server: str) -> None:
-    campaign, _c, _q = factories.campaign_with_answers(leaderboard_public=True)
+    campaign, _c, _q = factories.campaign_with_answers(
+        leaderboard_public=True, public_refresh="live"
+    )
     evaluator = factories.UserFactory()
     campaign.evaluators.add(evaluator)
     staff = factories.UserFactory(is_staff=True)  # staff, but no model permissions

@@ -145,14 +145,14 @@ def _socket_scenario(campaign_id: int, frames: list[str]) -> list[dict[str, Any]
 
 @pytest.mark.django_db(transaction=True)
 def test_an_oversized_websocket_frame_closes_the_connection() -> None:
-    campaign = factories.CampaignFactory(leaderboard_public=True)
+    campaign = factories.CampaignFactory(leaderboard_public=True, public_refresh="live")
     out = _socket_scenario(campaign.pk, ["x" * 200_000])
     assert [(o["type"], o.get("code")) for o in out] == [("websocket.close", 1009)]
 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_flood_of_websocket_messages_closes_the_connection_unanswered() -> None:
-    campaign = factories.CampaignFactory(leaderboard_public=True)
+    campaign = factories.CampaignFactory(leaderboard_public=True, public_refresh="live")
     assert _socket_scenario(campaign.pk, ["{}"] * 3) == []  # a few: dropped, not answered
     out = _socket_scenario(campaign.pk, ["{}"] * 200)
     assert [(o["type"], o.get("code")) for o in out] == [("websocket.close", 4429)]

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from arena.battles.io import battles_export_text
+from arena.battles.io import battles_export_parquet, battles_export_text
 from arena.models import Campaign
 
 
@@ -17,9 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("-o", "--output", help="file to write (default: standard output)")
         parser.add_argument(
             "--format",
-            choices=["json", "jsonl"],
+            choices=["json", "jsonl", "parquet"],
             default=None,
-            help="default: jsonl for a .jsonl file, else a JSON array",
+            help="default: jsonl for a .jsonl file, parquet for a .parquet file, else a JSON array",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -27,6 +27,11 @@ class Command(BaseCommand):
         if campaign is None:
             raise CommandError(f"no campaign with the slug {options['campaign']!r}")
         output: str | None = options["output"]
+        if options["format"] == "parquet" or (
+            options["format"] is None and output and output.endswith(".parquet")
+        ):
+            self._parquet(campaign, output)
+            return
         lines = (
             options["format"] or ("jsonl" if output and output.endswith(".jsonl") else "json")
         ) == "jsonl"
@@ -46,3 +51,20 @@ class Command(BaseCommand):
                 raise CommandError(f"cannot write {output}: {exc.strerror}") from None
         battles = count if lines else count - 1
         self.stderr.write(f"{campaign.slug}: {battles} battles exported")
+
+    def _parquet(self, campaign: Campaign, output: str | None) -> None:
+        if output is None:
+            raise CommandError("Parquet is binary: give a file with -o")
+        target = Path(output)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            with partial.open("wb") as stream:
+                count = battles_export_parquet(campaign=campaign, stream=stream)
+            partial.replace(target)  # complete files only under the name asked for
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise CommandError(f"cannot write {output}: {exc.strerror}") from None
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        self.stderr.write(f"{campaign.slug}: {count} battles exported")

@@ -1,0 +1,1 @@
+"""Absolute grading campaigns: one anonymous answer at a time, graded on a rubric."""
