@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import redis
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -56,7 +57,7 @@ def open_limit_check(*, request: HttpRequest, action: Action) -> None:
     for group, key, rate, per_session in _rates(action):
         if per_session and not request.session.session_key:
             continue  # no session yet: only its network is counted
-        if is_ratelimited(request, group=group, key=key, rate=rate, increment=True):
+        if _over(request, group=group, key=key, rate=rate):
             raise LimitReached(_limit_message(action))
 
 
@@ -64,8 +65,20 @@ def live_budget_check(*, request: HttpRequest) -> None:
     """Count one live prompt (two generated answers) against the client IP's hourly budget
     (ARENA_LIVE_BUDGET_PER_IP_HOUR), for every visitor; LimitReached when spent."""
     rate = f"{settings.ARENA_LIVE_BUDGET_PER_IP_HOUR}/h"
-    if is_ratelimited(request, group="live-budget-ip", key=_ip, rate=rate, increment=True):
+    if _over(request, group="live-budget-ip", key=_ip, rate=rate):
         raise LimitReached(_("The live-generation budget of this network for the hour is spent."))
+
+
+def _over(request: HttpRequest, *, group: str, key: object, rate: str) -> bool:
+    """Count one hit; whether the limit is passed. Fails closed: with the counters' Redis out
+    of reach the limits cannot be kept, so what they guard is refused (with a clear message)
+    rather than let through uncounted."""
+    try:
+        return bool(is_ratelimited(request, group=group, key=key, rate=rate, increment=True))
+    except (redis.RedisError, OSError):
+        raise LimitReached(
+            _("Limits cannot be checked right now, so this is paused; please try again soon.")
+        ) from None
 
 
 def _limit_message(action: Action) -> str:

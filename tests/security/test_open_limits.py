@@ -142,3 +142,18 @@ def test_anonymous_live_prompts_are_limited_per_session(settings: Any) -> None:
     url = reverse("live_new", args=[campaign.slug])
     statuses = [client.post(url, {"prompt": f"Question {n}?"}).status_code for n in range(2)]
     assert statuses == [302, 429]
+
+
+@pytest.mark.django_db
+def test_with_the_counters_out_of_reach_visitors_are_paused_not_let_through(
+    settings: Any,
+) -> None:
+    campaign = _open_campaign()
+    settings.CACHES = {
+        **settings.CACHES,
+        "ratelimit": {**settings.CACHES["ratelimit"], "LOCATION": "redis://127.0.0.1:1/0"},
+    }
+    response = Client(REMOTE_ADDR=ATTACKER).get(reverse("campaign_next", args=[campaign.slug]))
+    assert response.status_code == 429
+    assert "Limits cannot be checked right now" in response.content.decode()
+    assert not Battle.objects.filter(campaign=campaign).exists()
