@@ -87,7 +87,14 @@ def _control_battle(
     if not (campaign.gold_rate or campaign.repeat_rate or campaign.overlap_rate):
         return None
     pick = quality_control.control_pick(
-        campaign=campaign, user_id=owner.user_id, session_key=owner.stored_session_key
+        campaign=campaign,
+        user_id=owner.user_id,
+        session_key=owner.stored_session_key,
+        # After a reveal the evaluator knows who wrote a battle they see again: a repeat would
+        # measure their memory of the names, not their agreement with themselves.
+        repeats=not rules.campaign_reveals(
+            reveal_after_vote=campaign.reveal_after_vote, is_open=campaign.is_open
+        ),
     )
     if pick is None or not set(pick.pair) <= contestants.keys():
         return None

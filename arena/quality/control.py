@@ -65,16 +65,17 @@ def daily_cap_reached(
 
 
 def control_pick(
-    *, campaign: Campaign, user_id: int | None, session_key: str
+    *, campaign: Campaign, user_id: int | None, session_key: str, repeats: bool = True
 ) -> ControlPick | None:
     """At the campaign's rates, a gold, repeat or overlap battle for this evaluator; None for
-    an ordinary one (also when the chosen kind has nothing to offer)."""
+    an ordinary one (also when the chosen kind has nothing to offer). ``repeats`` False: no
+    repeat battles (the campaign reveals identities after the vote)."""
     roll = rng.random()
     if roll < campaign.gold_rate:
         return _gold(campaign, user_id, session_key)
     roll -= campaign.gold_rate
     if roll < campaign.repeat_rate:
-        return _repeat(campaign, user_id, session_key)
+        return _repeat(campaign, user_id, session_key) if repeats else None
     roll -= campaign.repeat_rate
     if roll < campaign.overlap_rate:
         return _overlap(campaign, user_id, session_key)

@@ -23,8 +23,8 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 
-def _campaign(questions: int = 12) -> tuple[Campaign, list[Any], list[Any]]:
-    return factories.campaign_with_answers(contestants=3, questions=questions)
+def _campaign(questions: int = 12, **fields: Any) -> tuple[Campaign, list[Any], list[Any]]:
+    return factories.campaign_with_answers(contestants=3, questions=questions, **fields)
 
 
 def _gold(campaign: Campaign, question: Any, better: Any, worse: Any) -> GoldItem:
@@ -95,7 +95,7 @@ def test_a_gold_battle_looks_like_any_other_to_the_evaluator() -> None:
 
 
 def test_repeat_battles_swap_sides_and_measure_self_agreement() -> None:
-    campaign, _cs, _qs = _campaign()
+    campaign, _cs, _qs = _campaign(reveal_after_vote=False)
     user = factories.UserFactory()
     campaign.evaluators.add(user)
     owner = Owner(user=user)
@@ -117,6 +117,22 @@ def test_repeat_battles_swap_sides_and_measure_self_agreement() -> None:
     assert vote.control
     (row,) = evaluator_quality_list(campaign=campaign, agreement_rounds=0).evaluators
     assert (row.self_agreement.successes, row.self_agreement.trials) == (1, 1)
+
+
+def test_a_campaign_that_reveals_identities_serves_no_repeats() -> None:
+    # After a reveal the evaluator would know the names behind a battle seen again.
+    campaign, _cs, _qs = _campaign()
+    user = factories.UserFactory()
+    campaign.evaluators.add(user)
+    owner = Owner(user=user)
+    for _ in range(7):
+        battle = battle_next(campaign=campaign, owner=owner)
+        assert battle is not None
+        _vote(battle, owner, "a")
+    _set(campaign, repeat_rate=1.0)
+    battle = battle_next(campaign=campaign, owner=owner)
+    assert battle is not None
+    assert battle.kind == "regular"
 
 
 def test_overlap_battles_give_an_inter_rater_agreement() -> None:
