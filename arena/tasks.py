@@ -2,12 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from arena.generation import answers, live
 from arena.generation.backend import BackendUnavailable
+
+
+def _generation_work(
+    task: Task,  # type: ignore[type-arg]
+    work: Callable[[], str],
+    *,
+    busy: type[Exception],
+    fail: Callable[[str], None],
+) -> str:
+    """The retry policy of work on a generation queue (answers, judgments): ``busy`` (another
+    worker holds the claim, or died holding it) looks again once the claim is stale, not
+    counted against max_retries; a database briefly out of reach retries with backoff; an
+    unreachable backend retries with backoff, then ``fail``s the row with the reason."""
+    try:
+        return work()
+    except busy as exc:
+        task.request.retries -= 1
+        raise task.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
+    except (OperationalError, InterfaceError) as exc:
+        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**task.request.retries)
+        raise task.retry(
+            exc=exc, countdown=countdown, max_retries=4 * settings.ARENA_GENERATION_MAX_RETRIES
+        ) from exc
+    except BackendUnavailable as exc:
+        if task.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
+            fail(f"backend unavailable after {task.request.retries + 1} attempts: {exc}")
+            return "failed"
+        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**task.request.retries)
+        raise task.retry(exc=exc, countdown=countdown) from exc
 
 
 @shared_task(
@@ -24,28 +55,12 @@ def generate_answer(self: Task, *, answer_id: int) -> str:  # type: ignore[type-
     The threads pool that generation workers use does not enforce Celery's time limits, so
     the service bounds each request itself (ARENA_GENERATION_SOFT_LIMIT).
     """
-    try:
-        return answers.answer_generate(answer_id=answer_id)
-    except answers.AnswerBusy as exc:
-        # Another worker is on it, or died holding it: look again once its claim is stale.
-        # Not counted against max_retries, since this is no backend failure.
-        self.request.retries -= 1
-        raise self.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
-    except (OperationalError, InterfaceError) as exc:
-        # The database was briefly out of reach; the answer is pending or will turn stale.
-        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
-        raise self.retry(
-            exc=exc, countdown=countdown, max_retries=4 * settings.ARENA_GENERATION_MAX_RETRIES
-        ) from exc
-    except BackendUnavailable as exc:
-        if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
-            answers.answer_fail(
-                answer_id=answer_id,
-                reason=f"backend unavailable after {self.request.retries + 1} attempts: {exc}",
-            )
-            return "failed"
-        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+    return _generation_work(
+        self,
+        lambda: answers.answer_generate(answer_id=answer_id),
+        busy=answers.AnswerBusy,
+        fail=lambda reason: answers.answer_fail(answer_id=answer_id, reason=reason),
+    )
 
 
 @shared_task(
@@ -109,25 +124,12 @@ def judge_judgment(self: Task, *, judgment_id: int) -> str:  # type: ignore[type
     Retries only transient errors: an unreachable backend or database, or a live claim."""
     from arena.judging import runs
 
-    try:
-        return runs.judgment_execute(judgment_id=judgment_id)
-    except runs.JudgmentBusy as exc:
-        self.request.retries -= 1
-        raise self.retry(exc=exc, countdown=settings.ARENA_GENERATION_HARD_LIMIT + 1) from exc
-    except (OperationalError, InterfaceError) as exc:
-        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
-        raise self.retry(
-            exc=exc, countdown=countdown, max_retries=4 * settings.ARENA_GENERATION_MAX_RETRIES
-        ) from exc
-    except BackendUnavailable as exc:
-        if self.request.retries >= settings.ARENA_GENERATION_MAX_RETRIES:
-            runs.judgment_fail(
-                judgment_id=judgment_id,
-                reason=f"backend unavailable after {self.request.retries + 1} attempts: {exc}",
-            )
-            return "failed"
-        countdown = min(300.0, settings.ARENA_RETRY_BACKOFF_SECONDS * 2**self.request.retries)
-        raise self.retry(exc=exc, countdown=countdown) from exc
+    return _generation_work(
+        self,
+        lambda: runs.judgment_execute(judgment_id=judgment_id),
+        busy=runs.JudgmentBusy,
+        fail=lambda reason: runs.judgment_fail(judgment_id=judgment_id, reason=reason),
+    )
 
 
 @shared_task(acks_late=True)
