@@ -604,6 +604,12 @@ class Battle(models.Model):
             models.Index(
                 fields=["campaign", "evaluator", "question"], name="battle_owner_question"
             ),
+            # "Was any battle of this campaign actively sampled?", asked by every recompute.
+            models.Index(
+                fields=["campaign"],
+                condition=Q(sampling_weight__isnull=False),
+                name="battle_sampled_by_campaign",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -696,6 +702,10 @@ class Vote(models.Model):
             # The few excluded votes of a campaign, read by every recompute (ratings/store.py).
             models.Index(
                 fields=["campaign"], condition=Q(excluded=True), name="vote_excluded_by_campaign"
+            ),
+            # The tainted votes a recompute says it left out (ratings/store.tainted_excluded).
+            models.Index(
+                fields=["campaign"], condition=Q(tainted=True), name="vote_tainted_by_campaign"
             ),
         ]
 

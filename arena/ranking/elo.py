@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
 
@@ -45,15 +48,40 @@ def elo_online(
     if drop_both_bad:
         keep = o != Outcome.BOTH_BAD
         a, b, o = a[keep], b[keep], o[keep]
-    # The update is sequential by nature; precompute what numpy can and keep the loop to
-    # plain floats in Python lists, which beats numpy scalar indexing several times over.
-    ratings = [float(start)] * n_models
-    inverse_scale = 1.0 / scale
-    for ia, ib, score in zip(a.tolist(), b.tolist(), _SCORE_A[o].tolist(), strict=True):
-        ra = ratings[ia]
-        rb = ratings[ib]
+    ratings = np.full(n_models, float(start), dtype=np.float64)
+    _replay()(a, b, _SCORE_A[o], ratings, float(k), float(base), 1.0 / scale)
+    return ratings
+
+
+def _replay_python(
+    a: npt.NDArray[np.int64],
+    b: npt.NDArray[np.int64],
+    score: FloatArray,
+    ratings: FloatArray,
+    k: float,
+    base: float,
+    inverse_scale: float,
+) -> None:
+    """The Elo updates of ``elo_online``, in place on ``ratings``: the rule itself, compiled
+    by numba in `_replay` (the same operations in the same order: the results are identical,
+    tested)."""
+    for t in range(a.size):
+        ra = ratings[a[t]]
+        rb = ratings[b[t]]
         expected = 1.0 / (1.0 + base ** ((rb - ra) * inverse_scale))
-        step = k * (score - expected)
-        ratings[ia] = ra + step
-        ratings[ib] = rb - step
-    return np.array(ratings, dtype=np.float64)
+        step = k * (score[t] - expected)
+        ratings[a[t]] = ra + step
+        ratings[b[t]] = rb - step
+
+
+@functools.cache
+def _replay() -> Callable[..., None]:
+    """`_replay_python` compiled by numba, imported and compiled on first use (importing numba
+    takes half a second that no page should pay; the compiled code is cached on disk where the
+    package is writable). The update is sequential by nature, so numpy cannot vectorise it;
+    compiled, 1.7 M votes take 35 ms instead of 0.37 s of Python holding the GIL (the
+    bootstrap's threads wait for it meanwhile). ``nogil``: it runs beside them."""
+    import numba
+
+    compiled: Callable[..., None] = numba.njit(cache=True, nogil=True)(_replay_python)
+    return compiled

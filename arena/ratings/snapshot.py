@@ -17,7 +17,8 @@ Scopes of a campaign (``<value>`` percent-quoted, so ``|`` and ``:`` cannot appe
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import MISSING, Field, dataclass, fields
 from types import NoneType, UnionType
 from typing import Any, ClassVar, Literal, Self, cast, get_args, get_origin, get_type_hints
@@ -106,10 +107,34 @@ def _hints(cls: type) -> dict[str, Any]:
     return _HINTS[cls]
 
 
+_SCALARS = frozenset({float, int, str, bool, NoneType})
+# While `dump_shared` runs: the JSON of each record dumped so far, by id (all stay alive).
+_shared: ContextVar[dict[int, Any] | None] = ContextVar("snapshot_shared_dumps", default=None)
+
+
+def dump_shared(records: Sequence[_Record]) -> list[Json]:
+    """``to_json`` of each record, where a record several of them hold (a slice's leaderboard
+    that is the campaign's own, say) is dumped once and its JSON shared between them: the
+    results must then be read, not changed."""
+    token = _shared.set({})
+    try:
+        return [record.to_json() for record in records]
+    finally:
+        _shared.reset(token)
+
+
 def _dump(value: Any) -> Any:
     if isinstance(value, _Record):
-        return value.to_json()
+        shared = _shared.get()
+        if shared is None:
+            return value.to_json()
+        if id(value) not in shared:
+            shared[id(value)] = value.to_json()
+        return shared[id(value)]
     if isinstance(value, tuple):
+        # Rows of a matrix are tuples of numbers: copied as they are, not item by item.
+        if all(type(item) in _SCALARS for item in value):
+            return list(value)
         return [_dump(item) for item in value]
     if isinstance(value, dict):
         return dict(value)
