@@ -96,6 +96,8 @@ class ReportInput:
     h_second: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     h_outcome: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     h_count: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # Each row's mean vote weight where the campaign's ratings weigh votes (None: all 1).
+    h_weight: FloatArray | None = None
     h_pair: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     h_first_is_lo: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
     h_category: Sequence[str] = ()
@@ -351,7 +353,10 @@ def report_compute(inp: ReportInput, *, style: bool = True) -> dict[str, Any]:
     else:
         out["consistency"] = out["position_bias"] = out["length_bias"] = None
     # Humans, agreement, correlation.
-    hcells = aggregate(inp.h_first, inp.h_second, inp.h_outcome, n, counts=inp.h_count)
+    # Weighted as the campaign's own ratings weigh its votes (inverse propensity, experts).
+    hcells = aggregate(
+        inp.h_first, inp.h_second, inp.h_outcome, n, counts=inp.h_count, weights=inp.h_weight
+    )
     human_board = None
     if hcells.total:
         human_board = leaderboard(
@@ -515,6 +520,7 @@ def report_input(*, run: JudgeRun, rounds: int | None = None) -> tuple[ReportInp
         h_second=_positions(humans.contestant_b, index),
         h_outcome=np.array([HUMAN_CODES[o] for o in humans.outcome], dtype=np.int64),
         h_count=humans.count,
+        h_weight=humans.weight,
         h_pair=pair_ids(keys_h),
         h_first_is_lo=ha < hb,
         h_category=humans.category,

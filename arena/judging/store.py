@@ -15,7 +15,7 @@ from django.db.models import Count, Q, Sum
 from arena.battles.rules import servable_answer_q
 from arena.models import Answer, Campaign, Contestant, JudgeRun, Judgment, Question, Vote
 from arena.ranking import style_features
-from arena.ratings.store import counted_votes
+from arena.ratings.store import counted_votes, vote_weight_expression, vote_weights
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -305,7 +305,9 @@ def answer_lengths(*, answer_ids: IntArray) -> dict[int, tuple[float, ...]]:
 @dataclass(frozen=True)
 class HumanVotes:
     """The campaign's counted votes grouped per (answer a, answer b, outcome), with the
-    question's category and language: the rows the human leaderboard and the agreement use."""
+    question's category and language: the rows the human leaderboard and the agreement use.
+    ``weight``: each row's mean vote weight where the campaign's ratings weigh votes
+    (`arena.ratings.store.vote_weights`: active sampling, expert votes), else None."""
 
     answer_a: IntArray
     answer_b: IntArray
@@ -315,9 +317,14 @@ class HumanVotes:
     count: IntArray
     category: list[str]
     language: list[str]
+    weight: FloatArray | None = None
 
 
 def human_votes(*, campaign_id: int) -> HumanVotes:
+    weights = vote_weights(campaign=Campaign.objects.get(pk=campaign_id))
+    sums: dict[str, Any] = {"n": Count("id")}
+    if weights is not None:
+        sums["total"] = Sum(vote_weight_expression(weights))
     rows = list(
         _counted(campaign_id)
         .order_by()
@@ -330,9 +337,12 @@ def human_votes(*, campaign_id: int) -> HumanVotes:
             "question__category",
             "question__language",
         )
-        .annotate(n=Count("id"))
+        .annotate(**sums)
     )
     ints = np.array([(r[0], r[1], r[2], r[3], r[7]) for r in rows], dtype=np.int64).reshape(-1, 5)
+    mean = None
+    if weights is not None:
+        mean = np.array([float(r[8]) / r[7] for r in rows], dtype=np.float64)
     return HumanVotes(
         answer_a=ints[:, 0],
         answer_b=ints[:, 1],
@@ -342,6 +352,7 @@ def human_votes(*, campaign_id: int) -> HumanVotes:
         count=ints[:, 4],
         category=[r[5] for r in rows],
         language=[r[6] for r in rows],
+        weight=mean,
     )
 
 

@@ -326,7 +326,7 @@ def composite_bt(
         w1 = np.zeros((size, whole.n_pairs))
         w2 = np.zeros((size, whole.n_pairs))
         for (data, where, weight), counts in zip(pieces, draws, strict=True):
-            p1, p2 = data.wins(counts)
+            p1, p2 = data.fit_wins(counts)  # a part's inverse-propensity weights, if any
             w1[:, where] += weight * p1
             w2[:, where] += weight * p2
         return w1, w2

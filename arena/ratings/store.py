@@ -407,9 +407,10 @@ def vote_weights(*, campaign: Campaign) -> VoteWeights | None:
     return VoteWeights(expert=expert, experts={k: frozenset(v) for k, v in experts.items()})
 
 
-def _row_weights(votes: QuerySet[Vote], rows: IntArray, weights: VoteWeights) -> FloatArray:
-    """Mean vote weight of each counted row (question, contestant a, contestant b, outcome,
-    ...): one more GROUP BY, summing the weights instead of counting."""
+def vote_weight_expression(weights: VoteWeights) -> Any:
+    """One vote's weight (`VoteWeights`) as an expression over `Vote` rows, for a Sum beside
+    a GROUP BY's Count: the ratings' cells and the judge report's human board weigh votes by
+    this one rule."""
     weight: Any = Coalesce(F("battle__sampling_weight"), Value(1.0), output_field=FloatField())
     if weights.experts:
         expert = Q()
@@ -420,6 +421,13 @@ def _row_weights(votes: QuerySet[Vote], rows: IntArray, weights: VoteWeights) ->
             default=Value(1.0),
             output_field=FloatField(),
         )
+    return weight
+
+
+def _row_weights(votes: QuerySet[Vote], rows: IntArray, weights: VoteWeights) -> FloatArray:
+    """Mean vote weight of each counted row (question, contestant a, contestant b, outcome,
+    ...): one more GROUP BY, summing the weights instead of counting."""
+    weight = vote_weight_expression(weights)
     found = (
         votes.order_by()
         .annotate(code=_outcome_code())

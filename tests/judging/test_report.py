@@ -397,3 +397,28 @@ def test_the_judge_run_api_lists_runs_and_serves_the_stored_report(
     assert missing.status_code == 404
     nowhere = client.get(reverse("api:judge_runs", args=["no-such-campaign"]), **_bearer(key))
     assert nowhere.status_code == 404
+
+
+def test_the_human_board_weighs_votes_as_the_campaign_ratings_do(
+    judged: tuple[JudgeRun, list[Any]],
+) -> None:
+    """Actively sampled battles carry inverse-propensity weights: the report's human board
+    fits them as the campaign's own leaderboard does, so the two agree point for point."""
+    from arena.models import Battle, RatingSnapshot
+    from arena.ratings.recompute import ratings_recompute
+    from arena.ratings.snapshot import campaign_scope
+
+    run, _contestants = judged
+    battles = list(Battle.objects.filter(campaign=run.campaign).order_by("id"))
+    for k, battle in enumerate(battles):
+        Battle.objects.filter(pk=battle.pk).update(sampling_weight=(0.4, 1.0, 2.5)[k % 3])
+    weighted = judge_report_build(run_id=run.pk, rounds=50)
+    ratings_recompute(campaign_id=run.campaign.pk)
+    snapshot = RatingSnapshot.objects.filter(scope=campaign_scope(run.campaign.pk)).latest()
+    site = {r["name"]: r["rating"] for r in snapshot.payload["leaderboard"]["contestants"]}
+    board = {r["name"]: r["rating"] for r in weighted["human_board"]["contestants"]}
+    assert board == pytest.approx(site, abs=1e-6)
+    Battle.objects.filter(campaign=run.campaign).update(sampling_weight=None)
+    plain = judge_report_build(run_id=run.pk, rounds=50)
+    flat = {r["name"]: r["rating"] for r in plain["human_board"]["contestants"]}
+    assert max(abs(board[name] - flat[name]) for name in board) > 1.0  # the weights mattered
