@@ -139,24 +139,37 @@ class LeaderboardConsumer(_ListenOnlyConsumer):
     view: `leaderboard_until`); the frames carry no figures."""
 
     async def connect(self) -> None:
-        campaign_id = int(self.scope["url_route"]["kwargs"]["campaign_id"])
-        user = self.scope.get("user") or AnonymousUser()
-        try:
-            await database_sync_to_async(leaderboard_listen_check)(
-                campaign_id=campaign_id, user=user
-            )
-        except LeaderboardRefused as exc:
-            await self.close(code=4404 if exc.reason == "not_found" else 4403)
+        refused = await self._refusal()
+        if refused is not None:
+            await self.close(code=refused)
             return
-        self.group = leaderboard_group(campaign_id)
+        self.group = leaderboard_group(int(self.scope["url_route"]["kwargs"]["campaign_id"]))
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+
+    async def _refusal(self) -> int | None:
+        """The close code if this reader may not be told of updates now, else None."""
+        try:
+            await database_sync_to_async(leaderboard_listen_check)(
+                campaign_id=int(self.scope["url_route"]["kwargs"]["campaign_id"]),
+                user=self.scope.get("user") or AnonymousUser(),
+            )
+        except LeaderboardRefused as exc:
+            return 4404 if exc.reason == "not_found" else 4403
+        return None
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def leaderboard_updated(self, event: dict[str, Any]) -> None:
+        # Asked again at each update (they come seconds apart at most): a campaign switched
+        # from live to a frozen view, or a reader who lost staff rights, must not go on
+        # learning when the ratings move.
+        refused = await self._refusal()
+        if refused is not None:
+            await self.close(code=refused)
+            return
         await self.send_json(
             {
                 "type": "leaderboard.updated",

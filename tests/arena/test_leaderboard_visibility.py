@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
@@ -153,3 +154,35 @@ def test_reveal_is_off_by_default_in_an_open_campaign_and_on_in_a_team_one() -> 
     chosen, _cs, _q = factories.campaign_with_answers(is_open=True, reveal_after_vote=True)
     cast = _voted(chosen, Owner(user=None, session_key="t" * 32))
     assert cast.reveal is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_listener_is_asked_again_at_each_update() -> None:
+    """A reader who connected while the campaign was live is not told of updates once it
+    shows a frozen view: the socket closes instead of carrying the moment of the update."""
+    from arena.ratings.recompute import leaderboard_notify
+
+    campaign = factories.CampaignFactory(leaderboard_public=True, public_refresh="live")
+
+    async def listen() -> tuple[dict[str, Any], dict[str, Any]]:
+        communicator = WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), f"/ws/leaderboard/{campaign.pk}/"
+        )
+        communicator.scope["user"] = AnonymousUser()
+        connected, _code = await communicator.connect()
+        assert connected
+        notify = database_sync_to_async(leaderboard_notify)
+        await notify(campaign_id=campaign.pk, scope="x", computed_at=timezone.now())
+        told = await communicator.receive_output(timeout=5)
+        await database_sync_to_async(Campaign.objects.filter(pk=campaign.pk).update)(
+            public_refresh="daily"
+        )
+        await notify(campaign_id=campaign.pk, scope="x", computed_at=timezone.now())
+        closed = await communicator.receive_output(timeout=5)
+        await communicator.disconnect()
+        return told, closed
+
+    told, closed = async_to_sync(listen)()
+    assert told["type"] == "websocket.send"
+    assert "leaderboard.updated" in told["text"]
+    assert closed == {"type": "websocket.close", "code": 4403}
