@@ -14,7 +14,7 @@ sides), then timed:
 (e), the snapshot task on PostgreSQL, runs when DATABASE_URL names a scratch database whose
 name ends in ``_bench``; the benchmark configures Django itself (a throwaway secret key unless
 one is set). It times a worker's first recompute (which reads every vote) and then, as the
-task runs in a worker, a recompute after each of three batches of new votes (which reads only
+task runs in a worker, a recompute after each of five batches of new votes (which reads only
 those, `arena.ratings.store` keeping the rest); the target is on the latter. ``--sections abe`` runs some sections only; ``--keep-database`` keeps (e)'s
 database and reuses it next time, which saves the minutes of loading.
 
@@ -629,7 +629,7 @@ def section_snapshot(ctx: Context) -> list[Timing]:
         # keeps the scan). The target is the later one: the task's steady state.
         first = ratings_recompute(campaign_id=campaign_id)
         later: list[float] = []
-        for _ in range(max(1, min(3, ctx.repeats))):
+        for _ in range(max(1, min(5, ctx.repeats))):
             added += _bench_add_votes(campaign_id, _BENCH_NEW_VOTES, ctx.seed + added)
             result = ratings_recompute(campaign_id=campaign_id)
             later.append(result.seconds)
