@@ -15,8 +15,9 @@ sides), then timed:
 name ends in ``_bench``; the benchmark configures Django itself (a throwaway secret key unless
 one is set). It times a worker's first recompute (which reads every vote) and then, as the
 task runs in a worker, a recompute after each of five batches of new votes (which reads only
-those, `arena.ratings.store` keeping the rest); the target is on the latter. ``--sections abe`` runs some sections only; ``--keep-database`` keeps (e)'s
-database and reuses it next time, which saves the minutes of loading.
+those, `arena.ratings.store` keeping the rest); the target is on the latter.
+``--sections abe`` runs some sections only; ``--keep-database`` keeps (e)'s database and
+reuses it next time, which saves the minutes of loading.
 
 Each section is a function in ``SECTIONS`` that takes the shared `Context` and returns
 `Timing` rows; a new section (say, a database snapshot) is one more function appended there.
