@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -435,10 +436,28 @@ class VoteTarget:
     kind: str = "regular"  # Battle.Kind: a gold or repeat battle's vote is a control vote
 
 
+def _owner_lock(owner: rules.Owner) -> None:
+    """PostgreSQL: take the owner's vote lock until the transaction ends, so that one owner's
+    votes are recorded one at a time and each counts the ones before it against the per-minute
+    limit (votes on several battles sent at once would otherwise all see the same count). A
+    transaction-scoped advisory lock on a 64-bit key derived from the owner; its own statement,
+    so that the count after it sees the votes committed while it waited."""
+    if connection.vendor != "postgresql":
+        return  # SQLite already runs one writing transaction at a time
+    who = f"user:{owner.user.pk}" if owner.user is not None else f"session:{owner.session_key}"
+    digest = hashlib.blake2b(f"arena-vote:{who}".encode(), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest, "big", signed=True)]
+        )
+
+
 def vote_target_lock(
     *, code: Any, owner: rules.Owner, now: dt.datetime, since: dt.datetime
 ) -> VoteTarget | None:
-    """Lock the owner's battle with this code (a database value); None if there is none."""
+    """Lock the owner's battle with this code (a database value), after the owner's vote lock
+    (`_owner_lock`); None if there is none."""
+    _owner_lock(owner)
     where, params = owner.battle_sql("b")
     join, recent_where, recent_params = owner.vote_sql("rv", "rb")
     access, access_params = rules.campaign_access_sql(owner, "c")

@@ -32,9 +32,9 @@ MaxQueries = Callable[[int], AbstractContextManager[Any]]
 NEXT_BUDGET = 14
 # Token (2), campaign access (1), savepoint (1), open battle (1), release (1), the battle (1).
 NEXT_OPEN_BUDGET = 7
-# Token (2), savepoint (1), lock the battle with the rate limit and the reveal (1), insert the
-# vote (1), mark the battle voted (1), release (1).
-VOTE_BUDGET = 7
+# Token (2), savepoint (1), the owner's vote lock (1), lock the battle with the rate limit and
+# the reveal (1), insert the vote (1), mark the battle voted (1), release (1).
+VOTE_BUDGET = 8
 
 
 @pytest.fixture

@@ -242,3 +242,69 @@ def _start_at_once(*, campaign: Any, owner: Owner, starts: int) -> list[str]:
     for t in threads:
         t.join()
     return outcomes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_votes_by_one_owner_cannot_pass_the_per_minute_limit(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Votes sent at once on several served battles: each counts the owner's votes of the
+    last minute, so without the owner's vote lock every one of them saw the same count."""
+    from arena.battles import store
+
+    limit = 2
+    settings.ARENA_VOTES_PER_MINUTE = limit
+    monkeypatch.setattr(dispatch, "after_commit", lambda _fn: None)
+    original = store.vote_target_lock
+
+    def slow_lock(**kwargs: Any) -> Any:
+        # Widens the window between the count and the insert, as a loaded server does.
+        target = original(**kwargs)
+        threading.Event().wait(0.1)
+        return target
+
+    monkeypatch.setattr(store, "vote_target_lock", slow_lock)
+    campaign, _cs, questions = factories.campaign_with_answers(questions=6, is_open=True)
+    user = factories.UserFactory()
+    campaign.evaluators.add(user)
+    for owner in (Owner(user=user), Owner(user=None, session_key="v" * 32)):
+        codes = []
+        for question in questions:
+            a, b = list(question.answers.order_by("id"))[:2]
+            battle = factories.BattleFactory(
+                campaign=campaign,
+                evaluator=owner.user,
+                session_key=owner.session_key,
+                question=question,
+                answer_a=a,
+                answer_b=b,
+            )
+            codes.append(str(battle.code))
+        outcomes = _vote_at_once(codes=codes, owner=owner)
+        assert sorted(outcomes) == ["rate_limited"] * (len(codes) - limit) + ["voted"] * limit
+
+
+def _vote_at_once(*, codes: list[str], owner: Owner) -> list[str]:
+    """One vote by ``owner`` on each battle of ``codes``, each in a thread with its own
+    connection, released together; the outcome of each ("voted" or the refusal's code)."""
+    from arena.battles.votes import VoteRefused, vote_cast_and_reveal
+
+    barrier = threading.Barrier(len(codes))
+    outcomes: list[str] = []
+
+    def vote(code: str) -> None:
+        try:
+            barrier.wait()
+            vote_cast_and_reveal(code=code, owner=owner, outcome="a")
+            outcomes.append("voted")
+        except VoteRefused as refused:
+            outcomes.append(refused.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=vote, args=(code,)) for code in codes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
