@@ -8,6 +8,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 
 from arena.battles.live import battle_group
@@ -124,6 +125,15 @@ class BattleConsumer(_ListenOnlyConsumer):
         await self.send_json(event["frame"])
 
 
+def _listen_check(*, campaign_id: int, user: Any) -> None:
+    """`leaderboard_listen_check` for the socket's user as the database has it now."""
+    current: Any = AnonymousUser()
+    if user is not None and user.is_authenticated:
+        found = get_user_model().objects.filter(pk=user.pk, is_active=True).first()
+        current = found if found is not None else AnonymousUser()
+    leaderboard_listen_check(campaign_id=campaign_id, user=current)
+
+
 def _owner(scope: dict[str, Any]) -> Owner | None:
     user = scope.get("user")
     if user is not None and user.is_authenticated:
@@ -148,11 +158,13 @@ class LeaderboardConsumer(_ListenOnlyConsumer):
         await self.accept()
 
     async def _refusal(self) -> int | None:
-        """The close code if this reader may not be told of updates now, else None."""
+        """The close code if this reader may not be told of updates now, else None. The user
+        is read again each time: staff rights taken away or an account deactivated since the
+        socket opened count at once."""
         try:
-            await database_sync_to_async(leaderboard_listen_check)(
+            await database_sync_to_async(_listen_check)(
                 campaign_id=int(self.scope["url_route"]["kwargs"]["campaign_id"]),
-                user=self.scope.get("user") or AnonymousUser(),
+                user=self.scope.get("user"),
             )
         except LeaderboardRefused as exc:
             return 4404 if exc.reason == "not_found" else 4403

@@ -202,7 +202,7 @@ ARENA_STREAM_CHUNK_CHARS = env_int("ARENA_STREAM_CHUNK_CHARS", 8, minimum=1)
 ARENA_STREAM_INTERVAL_MS = env_int("ARENA_STREAM_INTERVAL_MS", 40, minimum=5)
 ARENA_RATING_DEBOUNCE_SECONDS = env_int("ARENA_RATING_DEBOUNCE_SECONDS", 10, minimum=0)
 ARENA_BOOTSTRAP_ROUNDS = env_int("ARENA_BOOTSTRAP_ROUNDS", 1000, minimum=10)
-# Votes a rating worker keeps in memory between recomputes (about 50 bytes each, over all
+# Votes a rating worker keeps in memory between recomputes (about 60 bytes each, over all
 # campaigns), so that the next one reads only newer votes (arena/ratings/store.py); 0: none.
 ARENA_KEPT_VOTES = env_int("ARENA_KEPT_VOTES", 4_000_000, minimum=0)
 # Rating history: the campaign's snapshots are kept every one for an hour, one per 10 minutes

@@ -81,7 +81,12 @@ def _replay() -> Callable[..., None]:
     package is writable). The update is sequential by nature, so numpy cannot vectorise it;
     compiled, 1.7 M votes take 35 ms instead of 0.37 s of Python holding the GIL (the
     bootstrap's threads wait for it meanwhile). ``nogil``: it runs beside them."""
-    import numba
-
-    compiled: Callable[..., None] = numba.njit(cache=True, nogil=True)(_replay_python)
+    try:
+        import numba
+    except ImportError:  # a declared dependency; without it the rule still runs, slowly
+        return _replay_python
+    try:
+        compiled: Callable[..., None] = numba.njit(cache=True, nogil=True)(_replay_python)
+    except RuntimeError:  # no writable cache folder (read-only install, no HOME): compile
+        compiled = numba.njit(nogil=True)(_replay_python)  # in each process instead
     return compiled

@@ -598,7 +598,15 @@ def _fetch_packed(
 
 
 _SCANNED = np.dtype(
-    [("q", ">i8"), ("a", ">i8"), ("b", ">i8"), ("o", ">i2"), ("t", ">i8"), ("id", ">i8")]
+    [
+        ("q", ">i8"),
+        ("a", ">i8"),
+        ("b", ">i8"),
+        ("o", ">i2"),
+        ("t", ">i8"),
+        ("id", ">i8"),
+        ("h", ">i4"),
+    ]
 )
 # timestamptz_send: microseconds since 2000-01-01 UTC.
 _PG_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
@@ -613,11 +621,18 @@ _CHECKSUM_SQL = (
 )
 
 
+# A vote cast this long before a recompute is settled: its transaction has committed (or
+# rolled back). A worker keeps only settled votes, so that a vote still in flight when it
+# read (its id already taken, its commit a moment later) does not fail the next check.
+KEPT_SETTLE = dt.timedelta(seconds=60)
+
+
 @dataclass(frozen=True)
 class _Kept:
     """The counted votes of one campaign up to ``last_id`` as a scan read them, in vote
-    order, kept so that the next recompute reads only the votes after them (`_scan_rows`);
-    ``count``, ``id_sum`` and ``checksum`` are those of `_CHECKSUM_SQL` over them."""
+    order (read-only arrays), kept so that the next recompute reads only the votes after them
+    (`_scan_rows`); ``count``, ``id_sum`` and ``checksum`` are those of `_CHECKSUM_SQL` over
+    them, ``h`` each vote's checksum."""
 
     last_id: int
     count: int
@@ -629,10 +644,15 @@ class _Kept:
     o: IntArray
     t: IntArray
     ids: IntArray
+    h: IntArray
 
     @property
     def rows(self) -> int:
         return int(self.ids.size)
+
+    @property
+    def columns(self) -> tuple[IntArray, ...]:
+        return (self.q, self.a, self.b, self.o, self.t, self.ids, self.h)
 
 
 _kept: OrderedDict[tuple[str, int, bool, bool], _Kept] = OrderedDict()
@@ -667,21 +687,24 @@ def _kept_get(key: tuple[str, int, bool, bool]) -> _Kept | None:
 
 
 def _scan_sql(where: str, codes: str) -> str:
-    """The packed scan of the votes ``where`` selects, with their count, id sum and checksum
-    sum. Only constants are formatted in: the outcome codes, the model's table name and the
-    counted-votes rule."""
+    """The packed scan of the votes ``where`` selects: each vote's question, contestants,
+    outcome code, time, id and checksum (`_CHECKSUM_SQL`). Only constants are formatted in:
+    the outcome codes, the model's table name and the counted-votes rule."""
     table = Vote._meta.db_table
     return (
         "SELECT string_agg(int8send(question_id) || int8send(contestant_a_id)"  # noqa: S608
         f" || int8send(contestant_b_id) || int2send((CASE outcome {codes} END)::int2)"
-        " || timestamptz_send(created_at) || int8send(id), ''::bytea),"
-        f" count(*), coalesce(sum(id), 0), coalesce(sum({_CHECKSUM_SQL}), 0)"
-        f" FROM {table} WHERE {where}"
+        f" || timestamptz_send(created_at) || int8send(id) || int4send({_CHECKSUM_SQL}),"
+        f" ''::bytea) FROM {table} WHERE {where}"
     )
 
 
 def _scan_rows(
-    campaign_id: int, last_vote_id: int, exclude_tainted: bool, include_excluded: bool
+    campaign_id: int,
+    last_vote_id: int,
+    now: dt.datetime,
+    exclude_tainted: bool,
+    include_excluded: bool,
 ) -> _Kept:
     """The counted votes up to ``last_vote_id`` in vote order, read whole once per process
     and then, at each recompute, only the votes after those it kept (`ARENA_KEPT_VOTES`).
@@ -691,12 +714,13 @@ def _scan_rows(
     excluded, tainted, deleted or committed late under a lower id changes them) and reads the
     votes after it; one statement, so both see the same moment. If the check fails, every
     vote is read again. At 1.7 M votes the check takes about a third of a whole read (it
-    aggregates in the database instead of sending 70 MB)."""
+    aggregates in the database instead of sending 70 MB). What is kept for the next time is
+    the votes up to the last one cast `KEPT_SETTLE` before ``now``."""
     codes = " ".join(f"WHEN '{value}' THEN {code}" for value, code in OUTCOME_CODES.items())
     rule = f"campaign_id = %s{_COUNTED_SQL[exclude_tainted]}{_QUALITY_SQL[include_excluded]}"
     key = (str(connection.settings_dict["NAME"]), campaign_id, exclude_tainted, include_excluded)
     kept = _kept_get(key)
-    row: Sequence[Any] | None = None
+    packed: bytes | None = None
     if kept is not None and kept.last_id <= last_vote_id:
         table = Vote._meta.db_table
         check = (
@@ -709,40 +733,39 @@ def _scan_rows(
             both, [campaign_id, kept.last_id, campaign_id, kept.last_id, last_vote_id]
         )
         if tuple(int(v) for v in row[:3]) == (kept.count, kept.id_sum, kept.checksum):
-            row = row[3:]
-        else:
-            row = None
-    if row is None:
+            packed = row[3] or b""
+    if packed is None:
         kept = None
         row = _fetch_binary(_scan_sql(f"{rule} AND id <= %s", codes), [campaign_id, last_vote_id])
-    records = np.frombuffer(row[0] if row[0] else b"", dtype=_SCANNED)
-    q, a, b, o, t, ids = (records[k].astype(np.int64) for k in ("q", "a", "b", "o", "t", "id"))
-    order = _vote_order(t, ids)
-    if order is not None:
-        q, a, b, o, t, ids = (c[order] for c in (q, a, b, o, t, ids))
-    count, id_sum, checksum = (int(v) for v in row[1:4])
+        packed = row[0] or b""
+    records = np.frombuffer(packed, dtype=_SCANNED)
+    columns = [records[k].astype(np.int64) for k in ("q", "a", "b", "o", "t", "id", "h")]
     if kept is not None:
-        # New votes usually come after the kept ones in vote order; if not, sort them all.
-        after = (
-            ids.size == 0
-            or kept.rows == 0
-            or ((int(t[0]), int(ids[0])) > (int(kept.t[-1]), int(kept.ids[-1])))
+        columns = [
+            np.concatenate([old, new]) for old, new in zip(kept.columns, columns, strict=True)
+        ]
+    order = _vote_order(columns[4], columns[5])
+    if order is not None:
+        columns = [column[order] for column in columns]
+    for column in columns:
+        column.setflags(write=False)  # shared with the next recompute: nobody may change it
+    t, ids, h = columns[4:]
+    whole = _Kept(last_vote_id, int(ids.size), int(ids.sum()), int(h.sum()), *columns)
+    settled = t < int((now - KEPT_SETTLE - _PG_EPOCH) / dt.timedelta(microseconds=1))
+    if settled.any():
+        last = int(ids[settled].max())
+        mine = ids <= last
+        _keep(
+            key,
+            _Kept(
+                last,
+                int(mine.sum()),
+                int(ids[mine].sum()),
+                int(h[mine].sum()),
+                *(column[mine] for column in columns),
+            ),
         )
-        q, a, b, o, t, ids = (
-            np.concatenate([old, new])
-            for old, new in zip(
-                (kept.q, kept.a, kept.b, kept.o, kept.t, kept.ids),
-                (q, a, b, o, t, ids),
-                strict=True,
-            )
-        )
-        count, id_sum, checksum = kept.count + count, kept.id_sum + id_sum, kept.checksum + checksum
-        order = None if after else _vote_order(t, ids)
-        if order is not None:
-            q, a, b, o, t, ids = (c[order] for c in (q, a, b, o, t, ids))
-    result = _Kept(last_vote_id, count, id_sum, checksum, q, a, b, o, t, ids)
-    _keep(key, result)
-    return result
+    return whole
 
 
 def _fetch_binary(sql: str, params: Sequence[Any]) -> Sequence[Any]:
@@ -781,7 +804,7 @@ def _scan(
     `DATE_RANGES`). One scan instead of a GROUP BY and an ordered read: at 1.7 M votes the
     scan is most of each query's cost, and numpy groups and orders the columns in a fraction
     of a second."""
-    kept = _scan_rows(campaign_id, last_vote_id, exclude_tainted, include_excluded)
+    kept = _scan_rows(campaign_id, last_vote_id, now, exclude_tainted, include_excluded)
     q, a, b, o, t = kept.q, kept.a, kept.b, kept.o, kept.t
     scanned = np.column_stack([a, b, q, o])
     # Group by (question, a, b, code) through dense numbers of each column.

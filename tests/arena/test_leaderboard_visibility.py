@@ -186,3 +186,33 @@ def test_a_listener_is_asked_again_at_each_update() -> None:
     assert told["type"] == "websocket.send"
     assert "leaderboard.updated" in told["text"]
     assert closed == {"type": "websocket.close", "code": 4403}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_listener_who_loses_staff_rights_is_not_told_of_updates() -> None:
+    """Staff listen to a closed campaign's updates; once the account is no longer staff (read
+    again from the database, not from the socket's login), the next update closes the socket."""
+    from arena.ratings.recompute import leaderboard_notify
+
+    campaign = factories.CampaignFactory(leaderboard_public=True, public_refresh="closed")
+    staff = factories.UserFactory(is_staff=True)
+
+    async def listen() -> tuple[dict[str, Any], dict[str, Any]]:
+        communicator = WebsocketCommunicator(
+            URLRouter(websocket_urlpatterns), f"/ws/leaderboard/{campaign.pk}/"
+        )
+        communicator.scope["user"] = staff
+        connected, _code = await communicator.connect()
+        assert connected
+        notify = database_sync_to_async(leaderboard_notify)
+        await notify(campaign_id=campaign.pk, scope="x", computed_at=timezone.now())
+        told = await communicator.receive_output(timeout=5)
+        await database_sync_to_async(type(staff).objects.filter(pk=staff.pk).update)(is_staff=False)
+        await notify(campaign_id=campaign.pk, scope="x", computed_at=timezone.now())
+        closed = await communicator.receive_output(timeout=5)
+        await communicator.disconnect()
+        return told, closed
+
+    told, closed = async_to_sync(listen)()
+    assert "leaderboard.updated" in told["text"]
+    assert closed == {"type": "websocket.close", "code": 4403}

@@ -65,3 +65,28 @@ def test_compiled_replay_gives_exactly_the_python_rule() -> None:
     _replay_python(a, b, _SCORE_A[outcome], expected, 4.0, 10.0, 1 / 400)
     assert np.array_equal(elo_online(a, b, outcome, 12), expected)
     assert len(set(expected.tolist())) == 12  # the votes moved every rating
+
+
+def test_without_a_writable_cache_folder_the_replay_still_compiles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """numba refuses ``cache=True`` where no cache folder is writable (a read-only install
+    with no home directory): the replay is then compiled without a cache, not lost."""
+    import numba
+
+    from arena.ranking import elo
+
+    real = numba.njit
+
+    def njit(*args: object, cache: bool = False, **kwargs: object) -> object:
+        if cache:
+            raise RuntimeError("cannot cache function '_replay_python': no locator available")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    elo._replay.cache_clear()
+    try:
+        assert elo._replay() is not elo._replay_python
+        assert elo_online([0], [1], [Outcome.A_WINS], 2).tolist() == [1002.0, 998.0]
+    finally:
+        elo._replay.cache_clear()
